@@ -1,0 +1,226 @@
+"""One emulated processor: a Unicorn engine, its slice counter and its trap hooks.
+
+Design note
+  1. A CPU runs a *slice*: at most `limit` instructions from its current PC.  The
+     native counter hook stops it when the slice is used up and says exactly how
+     many instructions ran, also when a trap ends the slice early.
+  2. Control reaches Python only through a closed set of traps (`Trap.kind`):
+     SYSCALL (`syscall` / `svc #0`), FAULT (unmapped or protected access, invalid
+     instruction, privileged instruction), BREAK (a breakpoint hook or `brk`/`int3`),
+     HALT (the CPU stopped for no reason the hardware knows: a bug to report).
+     Hooks only record the trap and stop the CPU; the machine loop acts on it,
+     because changing PC from inside a Unicorn hook is fragile.
+  3. The register file is read and written in one libunicorn batch call.
+Rejected: handling syscalls inside the Unicorn hook (a blocking call would have
+to unwind the C stack of emu_start; the loop is simpler and as fast).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import unicorn
+from unicorn import x86_const, arm64_const
+
+from .isa import ISA
+from .memory import Memory
+from .native import RegisterFile, install_counter
+
+# Trap kinds (closed set; see module note).
+SYSCALL, FAULT, BREAK, HALT = "syscall", "fault", "break", "halt"
+
+# Unicorn access types -> (what, why) for fault reports.
+_ACCESS = {
+    unicorn.UC_MEM_READ_UNMAPPED: ("read", "unmapped"),
+    unicorn.UC_MEM_WRITE_UNMAPPED: ("write", "unmapped"),
+    unicorn.UC_MEM_FETCH_UNMAPPED: ("exec", "unmapped"),
+    unicorn.UC_MEM_READ_PROT: ("read", "protected"),
+    unicorn.UC_MEM_WRITE_PROT: ("write", "protected"),
+    unicorn.UC_MEM_FETCH_PROT: ("exec", "protected"),
+}
+
+_ARM64_EXCP_SWI, _ARM64_EXCP_UDEF, _ARM64_EXCP_BKPT = 2, 1, 7
+
+
+@dataclass
+class Trap:
+    """Why a slice ended before its limit.
+
+    :ivar kind: SYSCALL, FAULT, BREAK or HALT.
+    :ivar pc: for SYSCALL the address after the instruction; for FAULT the
+        faulting instruction (restartable); for BREAK the breakpoint address.
+    :ivar access: for FAULT, "read" / "write" / "exec" / "insn".
+    :ivar addr: for FAULT, the faulting data address (or pc for exec / insn faults).
+    :ivar reason: for FAULT, "unmapped", "protected", "invalid", "privileged".
+    """
+
+    kind: str
+    pc: int = 0
+    access: str = ""
+    addr: int = 0
+    reason: str = ""
+    detail: dict = field(default_factory=dict)
+
+
+class CPU:
+    """One Unicorn CPU attached to the machine's shared memory."""
+
+    def __init__(self, cpu_id: int, isa: ISA, memory: Memory):
+        self.id = cpu_id
+        self.isa = isa
+        self.uc = unicorn.Uc(isa.uc_arch, isa.uc_mode)
+        memory.attach(self.uc)
+        self.memory = memory
+        self.counter = install_counter(self.uc)
+        self.regs = RegisterFile(self.uc, [r.uc_id for r in isa.gprs])
+        self.reg_names = [r.name for r in isa.gprs]
+        self._pc_id = isa.reg(isa.pc).uc_id
+        self._sp_id = isa.reg(isa.sp).uc_id
+        self.trap: Trap | None = None
+        self._mem_fault: tuple[int, int, int] | None = None
+        self.instructions = 0          # retired on this CPU since it was created
+        self.breakpoints: dict[int, int] = {}   # addr -> unicorn hook handle
+        self._install_trap_hooks()
+
+    # ---- registers ---------------------------------------------------------------
+    @property
+    def pc(self) -> int:
+        return self.regs.read(self._pc_id)
+
+    @pc.setter
+    def pc(self, value: int) -> None:
+        self.regs.write(self._pc_id, value)
+
+    @property
+    def sp(self) -> int:
+        return self.regs.read(self._sp_id)
+
+    @sp.setter
+    def sp(self, value: int) -> None:
+        self.regs.write(self._sp_id, value)
+
+    def read(self, name: str) -> int:
+        """One register by name (vector registers come back as 128-bit ints)."""
+        r = self.isa.reg(name)
+        return self.uc.reg_read(r.uc_id) if r.vector else self.regs.read(r.uc_id)
+
+    def write(self, name: str, value: int) -> None:
+        r = self.isa.reg(name)
+        if r.vector:
+            self.uc.reg_write(r.uc_id, value)
+        else:
+            self.regs.write(r.uc_id, value)
+
+    def snapshot_regs(self) -> dict[str, int]:
+        """The whole integer register file in one batch call."""
+        return dict(zip(self.reg_names, self.regs.read_all()))
+
+    def load_regs(self, values: dict[str, int]) -> None:
+        cur = self.snapshot_regs()
+        cur.update(values)
+        self.regs.write_all([cur[n] for n in self.reg_names])
+
+    def context(self) -> dict[str, int]:
+        """Every register a thread owns (integer + vector), for clone and snapshots."""
+        ctx = self.snapshot_regs()
+        for r in self.isa.vregs:
+            ctx[r.name] = self.uc.reg_read(r.uc_id)
+        return ctx
+
+    def set_context(self, ctx: dict[str, int]) -> None:
+        self.load_regs({k: v for k, v in ctx.items() if not self.isa.reg(k).vector})
+        for r in self.isa.vregs:
+            if r.name in ctx:
+                self.uc.reg_write(r.uc_id, ctx[r.name])
+
+    # ---- running -----------------------------------------------------------------
+    def run(self, limit: int) -> int:
+        """Run at most `limit` instructions; return how many ran.
+
+        Afterwards `self.trap` is None when the slice was used up, else the trap.
+        """
+        c = self.counter
+        c.executed, c.limit, c.stopped = 0, limit, 0
+        self.trap = None
+        self._mem_fault = None
+        start = self.pc
+        try:
+            self.uc.emu_start(start, 0)
+        except unicorn.UcError as e:
+            self.trap = self._fault_trap(e)
+        ran = c.executed
+        if self.trap is None and ran < limit:
+            self.trap = self._unexplained_stop()
+        elif self.trap is not None and self.trap.kind == FAULT:
+            ran -= 1     # the faulting instruction did not retire
+        self.instructions += ran
+        return ran
+
+    def _fault_trap(self, e: unicorn.UcError) -> Trap:
+        pc = self.pc
+        if self._mem_fault is not None:
+            access, addr, size = self._mem_fault
+            what, why = _ACCESS.get(access, ("access", "invalid"))
+            return Trap(FAULT, pc=pc, access=what, addr=addr, reason=why, detail={"size": size})
+        if e.errno == unicorn.UC_ERR_INSN_INVALID:
+            return Trap(FAULT, pc=pc, access="insn", addr=pc, reason="invalid")
+        if e.errno in (unicorn.UC_ERR_FETCH_UNMAPPED, unicorn.UC_ERR_FETCH_PROT):
+            return Trap(FAULT, pc=pc, access="exec", addr=pc,
+                        reason="unmapped" if e.errno == unicorn.UC_ERR_FETCH_UNMAPPED else "protected")
+        return Trap(FAULT, pc=pc, access="insn", addr=pc, reason=f"unicorn: {e}")
+
+    def _unexplained_stop(self) -> Trap:
+        # amd64 `hlt` (and other privileged instructions) stop Unicorn without an
+        # error; Linux would deliver SIGSEGV (#GP in user mode).
+        pc = self.pc
+        if self.isa.name == "amd64":
+            prev = self.memory.read(pc - 1, 1) if self.memory.find(pc - 1) else b""
+            if prev == b"\xf4":
+                return Trap(FAULT, pc=pc - 1, access="insn", addr=pc - 1, reason="privileged")
+        return Trap(HALT, pc=pc)
+
+    # ---- hooks (record and stop; the machine loop acts) --------------------------
+    def _install_trap_hooks(self) -> None:
+        uc = self.uc
+        if self.isa.name == "amd64":
+            uc.hook_add(unicorn.UC_HOOK_INSN, self._on_syscall_amd64, None, 1, 0, x86_const.UC_X86_INS_SYSCALL)
+            uc.hook_add(unicorn.UC_HOOK_INTR, self._on_intr_amd64)
+        else:
+            uc.hook_add(unicorn.UC_HOOK_INTR, self._on_intr_arm64)
+        uc.hook_add(unicorn.UC_HOOK_MEM_INVALID, self._on_mem_invalid)
+
+    def _on_syscall_amd64(self, uc, _user) -> None:
+        # RIP still points at the `syscall`; Unicorn advances it by 2 after the hook.
+        self.trap = Trap(SYSCALL, pc=self.pc + 2)
+        uc.emu_stop()
+
+    def _on_intr_amd64(self, uc, intno, _user) -> None:
+        if intno == 3:       # int3: RIP is after the 1-byte instruction
+            self.trap = Trap(BREAK, pc=self.pc - 1, detail={"insn": "int3"})
+        elif intno == 6:     # #UD
+            self.trap = Trap(FAULT, pc=self.pc, access="insn", addr=self.pc, reason="invalid")
+        else:
+            self.trap = Trap(FAULT, pc=self.pc, access="insn", addr=self.pc, reason=f"interrupt {intno}")
+        uc.emu_stop()
+
+    def _on_intr_arm64(self, uc, intno, _user) -> None:
+        pc = self.pc
+        if intno == _ARM64_EXCP_SWI:       # svc: PC is already after the instruction
+            self.trap = Trap(SYSCALL, pc=pc)
+        elif intno == _ARM64_EXCP_BKPT:    # brk: PC is the brk itself
+            self.trap = Trap(BREAK, pc=pc, detail={"insn": "brk"})
+        elif intno == _ARM64_EXCP_UDEF:
+            self.trap = Trap(FAULT, pc=pc, access="insn", addr=pc, reason="invalid")
+        else:
+            self.trap = Trap(FAULT, pc=pc, access="insn", addr=pc, reason=f"exception {intno}")
+        uc.emu_stop()
+
+    def _on_mem_invalid(self, uc, access, addr, size, _value, _user) -> bool:
+        self._mem_fault = (access, addr, size)
+        return False
+
+    def flush_code_cache(self) -> None:
+        """Forget translated blocks (after code in memory changed)."""
+        self.uc.ctl_remove_cache(self.memory.base, self.memory.limit)
+
+    def close(self) -> None:
+        self.memory.detach(self.uc)

@@ -1,0 +1,202 @@
+"""The SMP machine: shared memory, one CPU per thread, interleaving, virtual clock.
+
+Design note
+  1. Virtual time is counted in cycles; one instruction is one cycle and
+     `clock_hz` converts cycles to nanoseconds (default 1 GHz, so 1 instruction =
+     1 ns).  Each CPU keeps its own cycle count, as real cores run in parallel;
+     the machine's "now" is the count of the runnable CPU that is furthest behind.
+  2. A policy picks which runnable CPU runs the next slice and how long:
+       round-robin  the CPU furthest behind (lowest id on ties) runs `quantum`
+                    instructions: the CPUs advance in lockstep;
+       random       a seeded choice among the CPUs at most `window` cycles ahead
+                    of "now", for a seeded random quantum in [1, quantum];
+       step         as random with quantum 1: exact single-step interleaving.
+  3. A CPU is RUN, BLOCKED (optionally until a deadline) or OFF.  The kernel blocks
+     and wakes CPUs; a woken CPU's clock moves up to its waker's (or to its
+     deadline), so time never runs backwards for a thread.  When no CPU can run,
+     the clock jumps to the earliest deadline; with none, the machine reports a
+     deadlock to its handler.
+  4. Every choice comes from one `random.Random(seed)` and every ordering is by
+     CPU id, so (program, arch, config, seed) fixes the whole run.
+Rejected: one global clock advanced by every instruction on any CPU (it would
+make two parallel CPUs look twice as slow as one); host threads per CPU (not
+deterministic).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from ..trace import events as ev
+from ..trace.events import Recorder
+from .cpu import CPU, Trap
+from .isa import ISA, get_isa
+from .memory import Memory
+
+RUN, BLOCKED, OFF = "run", "blocked", "off"
+POLICIES = ("round-robin", "random", "step")
+
+
+class TrapHandler(Protocol):
+    """What the machine needs from the software above it (the kernel)."""
+
+    def trap(self, cpu: CPU, trap: Trap) -> None: ...
+    def deadlock(self) -> None: ...
+
+
+@dataclass
+class RunResult:
+    """Why `Machine.run` returned: "halted" (software asked), "deadlock", "budget", "paused"."""
+
+    reason: str
+    instructions: int
+    cycles: int
+
+
+class Machine:
+    """The hardware of one emulated computer.  See the module note."""
+
+    def __init__(self, arch: str | ISA, *, seed: int = 0, policy: str = "round-robin",
+                 quantum: int = 10_000, window: int | None = None, clock_hz: int = 1_000_000_000,
+                 arena_base: int = 0x400000, arena_size: int = 1 << 30,
+                 recorder: Recorder | None = None):
+        if policy not in POLICIES:
+            raise ValueError(f"Machine: unknown policy {policy!r}; expected one of {', '.join(POLICIES)}")
+        if quantum < 1:
+            raise ValueError("Machine: quantum must be at least 1 instruction")
+        if clock_hz < 1:
+            raise ValueError("Machine: clock_hz must be positive")
+        self.isa = get_isa(arch) if isinstance(arch, str) else arch
+        self.seed, self.policy, self.clock_hz = seed, policy, clock_hz
+        self.quantum = 1 if policy == "step" else quantum
+        self.window = window if window is not None else (16 if policy == "step" else quantum)
+        self.rng = random.Random(seed)
+        self.memory = Memory(arena_base, arena_size)
+        self.cpus: list[CPU] = []
+        self.recorder = recorder
+        self.handler: TrapHandler | None = None
+        self.instructions = 0
+        self.slices = 0
+        self._halted = False
+        self._pause: Callable[[], bool] | None = None
+
+    # ---- CPUs ----------------------------------------------------------------------
+    def new_cpu(self, cycles: int = 0) -> CPU:
+        """Power on a CPU whose clock starts at `cycles` (its creator's time)."""
+        cpu = CPU(len(self.cpus), self.isa, self.memory)
+        cpu.state, cpu.cycles, cpu.deadline, cpu.on_timeout = RUN, cycles, None, None
+        self.cpus.append(cpu)
+        return cpu
+
+    def block(self, cpu: CPU, deadline: int | None = None, on_timeout: Callable[[CPU], None] | None = None) -> None:
+        """Stop scheduling `cpu` until `wake` (or until the clock reaches `deadline` cycles)."""
+        if cpu.state != RUN:
+            raise RuntimeError(f"Machine.block: cpu{cpu.id} is {cpu.state}, not running")
+        cpu.state, cpu.deadline, cpu.on_timeout = BLOCKED, deadline, on_timeout
+
+    def wake(self, cpu: CPU, at: int) -> None:
+        """Make a blocked `cpu` runnable; its clock moves up to `at` (the waker's time)."""
+        if cpu.state != BLOCKED:
+            raise RuntimeError(f"Machine.wake: cpu{cpu.id} is {cpu.state}, not blocked")
+        cpu.state, cpu.deadline, cpu.on_timeout = RUN, None, None
+        cpu.cycles = max(cpu.cycles, at)
+
+    def power_off(self, cpu: CPU) -> None:
+        cpu.state = OFF
+
+    def halt(self) -> None:
+        """Stop the machine after the current slice (the process is gone)."""
+        self._halted = True
+
+    # ---- time ----------------------------------------------------------------------
+    def now(self) -> int:
+        """The machine's time in cycles: the runnable CPU furthest behind."""
+        running = [c.cycles for c in self.cpus if c.state == RUN]
+        if running:
+            return min(running)
+        return max((c.cycles for c in self.cpus), default=0)
+
+    def cycles_to_ns(self, cycles: int) -> int:
+        return cycles * 1_000_000_000 // self.clock_hz
+
+    def ns_to_cycles(self, ns: int) -> int:
+        """Cycles needed for `ns` nanoseconds to pass (rounded up)."""
+        return -(-ns * self.clock_hz // 1_000_000_000)
+
+    # ---- the loop ------------------------------------------------------------------
+    def run(self, max_instructions: int | None = None, pause: Callable[[], bool] | None = None) -> RunResult:
+        """Run slices until the software halts the machine, a deadlock, the budget,
+        or `pause()` returning True after a slice."""
+        if self.handler is None:
+            raise RuntimeError("Machine.run: no trap handler (kernel) attached")
+        budget = max_instructions
+        rec = self.recorder
+        while not self._halted:
+            cpu = self._pick()
+            if cpu is None:
+                return self._result("deadlock")
+            limit = self._limit()
+            if budget is not None:
+                left = budget - self.instructions
+                if left <= 0:
+                    return self._result("budget")
+                limit = min(limit, left)
+            pc = cpu.pc if rec is not None and rec.slices else 0
+            ran = cpu.run(limit)
+            cpu.cycles += ran
+            self.instructions += ran
+            self.slices += 1
+            if rec is not None and rec.slices:
+                rec.emit(cpu.cycles, cpu.id, ev.SLICE, pc, ran)
+            if cpu.trap is not None:
+                self.handler.trap(cpu, cpu.trap)
+            if pause is not None and pause():
+                return self._result("paused")
+        return self._result("halted")
+
+    def _result(self, reason: str) -> RunResult:
+        if reason == "deadlock":
+            self.handler.deadlock()
+        return RunResult(reason, self.instructions, self.now())
+
+    def _limit(self) -> int:
+        if self.policy == "random":
+            return self.rng.randint(1, self.quantum)
+        return self.quantum
+
+    def _pick(self) -> CPU | None:
+        """The CPU to run next (see the policies in the module note), after firing
+        every timeout that is due."""
+        while True:
+            running = [c for c in self.cpus if c.state == RUN]
+            now = min((c.cycles for c in running), default=None)
+            if self._fire_timeouts(now):
+                continue
+            if not running:
+                return None
+            if self.policy == "round-robin":
+                return min(running, key=lambda c: (c.cycles, c.id))
+            eligible = [c for c in running if c.cycles <= now + self.window]
+            return eligible[self.rng.randrange(len(eligible))]
+
+    def _fire_timeouts(self, now: int | None) -> bool:
+        """Wake the blocked CPUs whose deadline is due.  With nothing runnable, jump
+        the clock to the earliest deadline.  True if any CPU was woken."""
+        timed = [c for c in self.cpus if c.state == BLOCKED and c.deadline is not None]
+        if not timed:
+            return False
+        if now is None:
+            now = min(c.deadline for c in timed)      # everyone asleep: jump the clock
+        due = sorted((c for c in timed if c.deadline <= now), key=lambda c: (c.deadline, c.id))
+        for c in due:
+            callback, deadline = c.on_timeout, c.deadline
+            self.wake(c, deadline)
+            if callback is not None:
+                callback(c)
+        return bool(due)
+
+    def close(self) -> None:
+        for c in self.cpus:
+            c.close()
+        self.memory.close()

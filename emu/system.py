@@ -1,0 +1,101 @@
+"""A program, assembled and loaded on a machine with a kernel: what `run` builds.
+
+Design note
+  1. `System` wires the layers bottom-up: Machine (hardware) <- Kernel (Linux)
+     <- image from the assembler.  Nothing here holds state of its own that a
+     lower layer does not also hold; it is the convenient front door for the
+     CLI, tests, benchmarks and notebooks.
+  2. `run()` returns an `Outcome`: the guest's exit status, its output, and why
+     the machine stopped (exit, crash, deadlock, instruction budget), with the
+     seed and a command that replays the run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .asm import assemble
+from .kernel.exec import exec_image
+from .kernel.kernel import Kernel
+from .machine.smp import Machine
+from .trace.events import Recorder
+
+BUDGET_STATUS = 124        # as timeout(1): the run was stopped, not finished
+DEADLOCK_STATUS = 125
+
+
+@dataclass
+class Outcome:
+    """How a run ended.
+
+    :ivar status: the guest's exit status (128+signal when killed), or
+        BUDGET_STATUS / DEADLOCK_STATUS when the emulator stopped it.
+    :ivar reason: "exit", "crash", "deadlock" or "budget".
+    :ivar report: the crash / deadlock / budget report ("" after a clean exit).
+    """
+
+    status: int
+    reason: str
+    stdout: bytes
+    stderr: bytes
+    report: str
+    instructions: int
+    cycles: int
+    ns: int
+    replay: str
+
+
+class System:
+    """Assemble `sources` for `arch`, load them, and get ready to run."""
+
+    def __init__(self, sources, arch: str, *, bare: bool = True, seed: int = 0,
+                 policy: str = "round-robin", quantum: int = 10_000, window: int | None = None,
+                 procs: int = 1, clock_hz: int = 1_000_000_000, stdin: bytes = b"",
+                 trace: bool | Recorder = False, on_output=None, argv=None, entry: str | None = None):
+        if not bare:
+            raise NotImplementedError(
+                "the Go runtime (main.main entry) arrives with the scheduler issue; run with --bare "
+                "(entry _start, Linux syscalls only)")
+        self.sources = [Path(s) if isinstance(s, str) else s for s in sources]
+        self.arch, self.seed, self.policy, self.quantum, self.procs = arch, seed, policy, quantum, procs
+        self.image = assemble(self.sources, arch)
+        recorder = trace if isinstance(trace, Recorder) else (Recorder() if trace else None)
+        self.machine = Machine(arch, seed=seed, policy=policy, quantum=quantum, window=window,
+                               clock_hz=clock_hz, recorder=recorder)
+        self.kernel = Kernel(self.machine, ncpus=procs, stdin=stdin, on_output=on_output,
+                             symbolizer=self.image)
+        entry_name = entry or "_start"
+        if entry_name not in self.image.symbols:
+            raise ValueError(f"{self._name()}: no entry symbol {entry_name!r} (a --bare program starts at _start)")
+        name = self._name()
+        self.main = exec_image(self.kernel, self.image, self.image.symbols[entry_name], argv=argv or (name,))
+
+    @property
+    def recorder(self) -> Recorder | None:
+        return self.machine.recorder
+
+    def _name(self) -> str:
+        s = self.sources[0]
+        return s.name if isinstance(s, Path) else s[0]
+
+    def replay_command(self) -> str:
+        files = " ".join(str(s) for s in self.sources if isinstance(s, Path)) or "<source>"
+        return (f"gosched-emu run {files} --arch {self.arch} --bare --seed {self.seed} "
+                f"--policy {self.policy} --quantum {self.quantum} --procs {self.procs} --trace")
+
+    def run(self, max_instructions: int | None = None) -> Outcome:
+        res = self.machine.run(max_instructions)
+        k = self.kernel
+        if res.reason == "budget":
+            status, reason = BUDGET_STATUS, "budget"
+            report = (f"gosched-emu: instruction budget of {max_instructions} exhausted at virtual time "
+                      f"{self.machine.cycles_to_ns(res.cycles)} ns (seed {self.seed}); "
+                      f"replay: {self.replay_command()}")
+        elif res.reason == "deadlock":
+            status, reason, report = DEADLOCK_STATUS, "deadlock", k.crash + f"\n  replay: {self.replay_command()}"
+        elif k.crash:
+            status, reason, report = k.exit_status, "crash", k.crash + f"\n  replay: {self.replay_command()}"
+        else:
+            status, reason, report = k.exit_status, "exit", ""
+        return Outcome(status, reason, k.stdout, k.stderr, report, res.instructions, res.cycles,
+                       self.machine.cycles_to_ns(res.cycles), self.replay_command())
