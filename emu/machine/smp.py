@@ -155,6 +155,28 @@ class Machine:
                 return self._result("paused")
         return self._result("halted")
 
+    def step(self, n: int = 1, cpu: CPU | None = None) -> CPU | None:
+        """Execute `n` single instructions, each on the CPU the policy picks (or on
+        `cpu`), handling traps as `run` does.  Returns the CPU of the last step,
+        None when nothing could run (deadlock) or the machine halted."""
+        last = None
+        for _ in range(n):
+            if self._halted:
+                return None
+            c = cpu if cpu is not None else self._pick()
+            if c is None or c.state != RUN:
+                return None
+            ran = c.run(1)
+            c.cycles += ran
+            self.instructions += ran
+            self.slices += 1
+            if self.recorder is not None and self.recorder.slices:
+                self.recorder.emit(c.cycles, c.id, ev.SLICE, c.pc, ran)
+            if c.trap is not None:
+                self.handler.trap(c, c.trap)
+            last = c
+        return last
+
     def _result(self, reason: str) -> RunResult:
         if reason == "deadlock":
             self.handler.deadlock()
