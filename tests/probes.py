@@ -57,7 +57,7 @@ buf:    .space 4096
 """,
 }
 
-# clock_gettime(MONOTONIC, ts0); futex(word, FUTEX_WAIT, 0, {0, 1ms}) -> result;
+# clock_gettime(MONOTONIC, ts0); futex(futex_word, FUTEX_WAIT, 0, {0, 1ms}) -> result;
 # clock_gettime(MONOTONIC, ts1); exit_group(0).  Optionally a second thread spins.
 FUTEX_TIMEOUT = {
     "amd64": """
@@ -68,7 +68,7 @@ _start:
     lea rsi, [rip + ts0]
     mov eax, 228
     syscall
-    lea rdi, [rip + word]
+    lea rdi, [rip + futex_word]
     xor esi, esi
     xor edx, edx
     lea r10, [rip + timeout]
@@ -88,7 +88,7 @@ timeout: .quad 0, 1000000
 ts0:     .quad 0, 0
 ts1:     .quad 0, 0
 result:  .quad 0
-word:    .long 0
+futex_word:    .long 0
 """,
     "arm64": """
 .text
@@ -98,7 +98,7 @@ _start:
     adr x1, ts0
     mov x8, #113
     svc #0
-    adr x0, word
+    adr x0, futex_word
     mov x1, #0
     mov x2, #0
     adr x3, timeout
@@ -119,7 +119,7 @@ timeout: .quad 0, 1000000
 ts0:     .quad 0, 0
 ts1:     .quad 0, 0
 result:  .quad 0
-word:    .long 0
+futex_word:    .long 0
 """,
 }
 
@@ -181,7 +181,7 @@ DEADLOCK = {
 .text
 .globl _start
 _start:
-    lea rdi, [rip + word]
+    lea rdi, [rip + futex_word]
     xor esi, esi
     xor edx, edx
     xor r10d, r10d
@@ -189,13 +189,13 @@ _start:
     syscall
     jmp _start
 .data
-word: .long 0
+futex_word: .long 0
 """,
     "arm64": """
 .text
 .globl _start
 _start:
-    adr x0, word
+    adr x0, futex_word
     mov x1, #0
     mov x2, #0
     mov x3, #0
@@ -203,6 +203,6 @@ _start:
     svc #0
     b _start
 .data
-word: .long 0
+futex_word: .long 0
 """,
 }
