@@ -114,6 +114,10 @@ class CPU:
         """The whole integer register file in one batch call."""
         return dict(zip(self.reg_names, self.regs.read_all()))
 
+    def read_all(self) -> list[int]:
+        """The integer register file as a list in `isa.gprs` order (fastest form)."""
+        return self.regs.read_all()
+
     def load_regs(self, values: dict[str, int]) -> None:
         cur = self.snapshot_regs()
         cur.update(values)

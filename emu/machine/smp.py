@@ -79,7 +79,8 @@ class Machine:
         self.instructions = 0
         self.slices = 0
         self._halted = False
-        self._pause: Callable[[], bool] | None = None
+        self._running: list[CPU] = []     # CPUs in state RUN, by id (kept in step with states)
+        self._timed: list[CPU] = []       # BLOCKED CPUs with a deadline, by id
 
     # ---- CPUs ----------------------------------------------------------------------
     def new_cpu(self, cycles: int = 0) -> CPU:
@@ -87,23 +88,32 @@ class Machine:
         cpu = CPU(len(self.cpus), self.isa, self.memory)
         cpu.state, cpu.cycles, cpu.deadline, cpu.on_timeout = RUN, cycles, None, None
         self.cpus.append(cpu)
+        self._running.append(cpu)
         return cpu
+
+    def _set_state(self, cpu: CPU, state: str, deadline: int | None = None) -> None:
+        cpu.state, cpu.deadline = state, deadline
+        self._running = [c for c in self.cpus if c.state == RUN]
+        self._timed = [c for c in self.cpus if c.state == BLOCKED and c.deadline is not None]
 
     def block(self, cpu: CPU, deadline: int | None = None, on_timeout: Callable[[CPU], None] | None = None) -> None:
         """Stop scheduling `cpu` until `wake` (or until the clock reaches `deadline` cycles)."""
         if cpu.state != RUN:
             raise RuntimeError(f"Machine.block: cpu{cpu.id} is {cpu.state}, not running")
-        cpu.state, cpu.deadline, cpu.on_timeout = BLOCKED, deadline, on_timeout
+        cpu.on_timeout = on_timeout
+        self._set_state(cpu, BLOCKED, deadline)
 
     def wake(self, cpu: CPU, at: int) -> None:
         """Make a blocked `cpu` runnable; its clock moves up to `at` (the waker's time)."""
         if cpu.state != BLOCKED:
             raise RuntimeError(f"Machine.wake: cpu{cpu.id} is {cpu.state}, not blocked")
-        cpu.state, cpu.deadline, cpu.on_timeout = RUN, None, None
+        cpu.on_timeout = None
+        self._set_state(cpu, RUN)
         cpu.cycles = max(cpu.cycles, at)
 
     def power_off(self, cpu: CPU) -> None:
-        cpu.state = OFF
+        cpu.on_timeout = None
+        self._set_state(cpu, OFF)
 
     def halt(self) -> None:
         """Stop the machine after the current slice (the process is gone)."""
@@ -112,9 +122,8 @@ class Machine:
     # ---- time ----------------------------------------------------------------------
     def now(self) -> int:
         """The machine's time in cycles: the runnable CPU furthest behind."""
-        running = [c.cycles for c in self.cpus if c.state == RUN]
-        if running:
-            return min(running)
+        if self._running:
+            return min(c.cycles for c in self._running)
         return max((c.cycles for c in self.cpus), default=0)
 
     def cycles_to_ns(self, cycles: int) -> int:
@@ -191,23 +200,23 @@ class Machine:
         """The CPU to run next (see the policies in the module note), after firing
         every timeout that is due."""
         while True:
-            running = [c for c in self.cpus if c.state == RUN]
+            running = self._running
+            if len(running) == 1 and not self._timed:
+                return running[0]
             now = min((c.cycles for c in running), default=None)
-            if self._fire_timeouts(now):
+            if self._timed and self._fire_timeouts(now):
                 continue
             if not running:
                 return None
             if self.policy == "round-robin":
-                return min(running, key=lambda c: (c.cycles, c.id))
+                return min(running, key=_clock_then_id)
             eligible = [c for c in running if c.cycles <= now + self.window]
-            return eligible[self.rng.randrange(len(eligible))]
+            return eligible[self.rng.randrange(len(eligible))] if len(eligible) > 1 else eligible[0]
 
     def _fire_timeouts(self, now: int | None) -> bool:
         """Wake the blocked CPUs whose deadline is due.  With nothing runnable, jump
         the clock to the earliest deadline.  True if any CPU was woken."""
-        timed = [c for c in self.cpus if c.state == BLOCKED and c.deadline is not None]
-        if not timed:
-            return False
+        timed = self._timed
         if now is None:
             now = min(c.deadline for c in timed)      # everyone asleep: jump the clock
         due = sorted((c for c in timed if c.deadline <= now), key=lambda c: (c.deadline, c.id))
@@ -222,3 +231,7 @@ class Machine:
         for c in self.cpus:
             c.close()
         self.memory.close()
+
+
+def _clock_then_id(c: CPU) -> tuple[int, int]:
+    return c.cycles, c.id
