@@ -39,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="assemble and run a program")
     run.add_argument("files", nargs="+", type=Path)
     run.add_argument("--arch", choices=ARCHES, required=True)
-    run.add_argument("--bare", action="store_true", help="entry _start, no Go runtime, Linux syscalls only")
+    run.add_argument("--bare", action="store_true",
+                     help="entry _start, no Go runtime, Linux syscalls only (default: the runtime, entry main.main)")
     run.add_argument("--trace", action="store_true", help="print the event trace to stderr at the end")
     _add_machine_options(run)
     demo = sub.add_parser("demo", help="run the bundled counter program on both arches")
@@ -59,16 +60,12 @@ def _stream(fd: int, data: bytes) -> None:
 
 
 def cmd_run(a) -> int:
-    if not a.bare:
-        print("gosched-emu: the Go runtime (entry main.main) is not built yet; run a bare program with --bare "
-              "(entry _start, Linux syscalls only)", file=sys.stderr)
-        return 2
     for f in a.files:
         if not f.is_file():
             print(f"gosched-emu: {f}: no such file", file=sys.stderr)
             return 1
     try:
-        system = System(a.files, a.arch, bare=True, seed=a.seed, policy=a.policy, quantum=a.quantum,
+        system = System(a.files, a.arch, bare=a.bare, seed=a.seed, policy=a.policy, quantum=a.quantum,
                         procs=a.procs, clock_hz=a.clock_hz, trace=a.trace, on_output=_stream)
     except (AsmError, ValueError) as e:
         print(f"gosched-emu: {e}", file=sys.stderr)

@@ -14,11 +14,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from importlib import resources
+
 from .asm import assemble
+from .runtime import Runtime
+from .runtime.pycall import pytext_source
 from .kernel.exec import exec_image
 from .kernel.kernel import Kernel
 from .machine.smp import Machine
 from .trace.events import Recorder
+
+RUNTIME_FILES = ("asm.s", "sys_linux.s")
+
+
+def runtime_sources(arch: str) -> list:
+    """The runtime's machine code for `arch` plus its generated Python text."""
+    from .machine.isa import get_isa
+    root = Path(str(resources.files("emu.runtime_asm"))) / arch
+    return [root / f for f in RUNTIME_FILES] + [("pytext.s", pytext_source(get_isa(arch)))]
+
 
 BUDGET_STATUS = 124        # as timeout(1): the run was stopped, not finished
 DEADLOCK_STATUS = 125
@@ -52,18 +66,18 @@ class System:
                  policy: str = "round-robin", quantum: int = 10_000, window: int | None = None,
                  procs: int = 1, clock_hz: int = 1_000_000_000, stdin: bytes = b"",
                  trace: bool | Recorder = False, on_output=None, argv=None, entry: str | None = None):
-        if not bare:
-            raise NotImplementedError(
-                "the Go runtime (main.main entry) arrives with the scheduler issue; run with --bare "
-                "(entry _start, Linux syscalls only)")
         self.sources = [Path(s) if isinstance(s, str) else s for s in sources]
         self.arch, self.seed, self.policy, self.quantum, self.procs = arch, seed, policy, quantum, procs
-        self.image = assemble(self.sources, arch)
+        self.bare = bare
+        self.image = assemble(self.sources if bare else runtime_sources(arch) + self.sources, arch)
+        if not bare and "main.main" not in self.image.symbols:
+            raise ValueError(f"{self._name()}: no main.main (a runtime program's entry is main.main)")
         recorder = trace if isinstance(trace, Recorder) else (Recorder() if trace else None)
         self.machine = Machine(arch, seed=seed, policy=policy, quantum=quantum, window=window,
                                clock_hz=clock_hz, recorder=recorder)
         self.kernel = Kernel(self.machine, ncpus=procs, stdin=stdin, on_output=on_output,
                              symbolizer=self.image)
+        self.runtime = None if bare else Runtime(self.machine, self.kernel, self.image, gomaxprocs=procs)
         entry_name = entry or "_start"
         if entry_name not in self.image.symbols:
             raise ValueError(f"{self._name()}: no entry symbol {entry_name!r} (a --bare program starts at _start)")
@@ -80,7 +94,8 @@ class System:
 
     def replay_command(self) -> str:
         files = " ".join(str(s) for s in self.sources if isinstance(s, Path)) or "<source>"
-        return (f"gosched-emu run {files} --arch {self.arch} --bare --seed {self.seed} "
+        bare = " --bare" if self.bare else ""
+        return (f"gosched-emu run {files} --arch {self.arch}{bare} --seed {self.seed} "
                 f"--policy {self.policy} --quantum {self.quantum} --procs {self.procs} --trace")
 
     def run(self, max_instructions: int | None = None) -> Outcome:

@@ -30,7 +30,7 @@ from typing import Callable, Protocol
 
 from ..trace import events as ev
 from ..trace.events import Recorder
-from .cpu import CPU, Trap
+from .cpu import BREAK, CPU, Trap
 from .isa import ISA, get_isa
 from .memory import Memory
 
@@ -79,6 +79,7 @@ class Machine:
         self.instructions = 0
         self.slices = 0
         self._halted = False
+        self.python_text: tuple[int, int, Callable] | None = None
         self._running: list[CPU] = []     # CPUs in state RUN, by id (kept in step with states)
         self._timed: list[CPU] = []       # BLOCKED CPUs with a deadline, by id
 
@@ -118,6 +119,19 @@ class Machine:
     def halt(self) -> None:
         """Stop the machine after the current slice (the process is gone)."""
         self._halted = True
+
+    def map_python_text(self, lo: int, hi: int, handler: Callable[[CPU, int], None]) -> None:
+        """Breakpoint traps at [lo, hi) go to `handler(cpu, pc)` instead of the kernel:
+        that range is "Python text", code the hardware runs by calling Python."""
+        self.python_text = (lo, hi, handler)
+
+    def _trap(self, cpu: CPU) -> None:
+        trap = cpu.trap
+        pt = self.python_text
+        if pt is not None and trap.kind == BREAK and pt[0] <= trap.pc < pt[1]:
+            pt[2](cpu, trap.pc)
+        else:
+            self.handler.trap(cpu, trap)
 
     # ---- time ----------------------------------------------------------------------
     def now(self) -> int:
@@ -159,7 +173,7 @@ class Machine:
             if rec is not None and rec.slices:
                 rec.emit(cpu.cycles, cpu.id, ev.SLICE, pc, ran)
             if cpu.trap is not None:
-                self.handler.trap(cpu, cpu.trap)
+                self._trap(cpu)
             if pause is not None and pause():
                 return self._result("paused")
         return self._result("halted")
@@ -182,7 +196,7 @@ class Machine:
             if self.recorder is not None and self.recorder.slices:
                 self.recorder.emit(c.cycles, c.id, ev.SLICE, c.pc, ran)
             if c.trap is not None:
-                self.handler.trap(c, c.trap)
+                self._trap(c)
             last = c
         return last
 

@@ -1,0 +1,240 @@
+# asm.s (amd64): the runtime's machine code -- process entry, M start, context switches.
+# Mirrors Go's runtime/asm_amd64.s; runtime_asm/arm64/asm.s has the same routines, in the
+# same order, with the same labels and group comments.
+#
+# Conventions (Go's ABIInternal): arguments and results in RAX RBX RCX RDI RSI R8-R11;
+# g in R14 and in TLS at fs:[-8] (= m.tls[0]); RSP and RBP survive a call, every other
+# register may be clobbered.  Python runtime functions (runtime.schedinit, runtime.mstart1,
+# ...) are called like any function: their symbols are stubs in the generated Python text.
+# Offsets (g_sched, gobuf_sp ...) come from go_asm.inc, generated from emu/runtime/layout.py.
+
+#include "../go_asm.inc"
+
+.text
+
+# _start: the process entry; Linux starts it with RSP at argc.  Never returns.
+# Makes the OS stack g0's, ties m0 and g0 together, points TLS at m0.tls, then
+# schedinit(argc, argv); newproc(runtime.main, 0); mstart().
+.globl _start
+_start:
+    mov rdi, qword ptr [rsp]            # rdi = argc
+    lea rsi, [rsp + 8]                  # rsi = argv
+
+    # g0's stack is the top G0_STACK bytes of the OS stack
+    lea rbx, [rip + runtime.g0]         # rbx = g0
+    mov qword ptr [rbx + g_stack + stack_hi], rsp
+    lea rax, [rsp - G0_STACK]
+    mov qword ptr [rbx + g_stack + stack_lo], rax
+    add rax, StackGuard
+    mov qword ptr [rbx + g_stackguard0], rax
+    mov qword ptr [rbx + g_stackguard1], rax
+
+    # m0.g0 = g0, g0.m = m0
+    lea rcx, [rip + runtime.m0]         # rcx = m0
+    mov qword ptr [rcx + m_g0], rbx
+    mov qword ptr [rbx + g_m], rcx
+
+    # TLS: fs base = &m0.tls[1], so fs:[-8] is m0.tls[0], the g slot
+    push rdi
+    push rsi
+    lea rax, [rcx + m_tls + 8]
+    call runtime.settls
+    pop rsi
+    pop rdi
+    lea rbx, [rip + runtime.g0]
+    mov qword ptr fs:[-8], rbx
+    mov r14, rbx                        # g = g0
+
+    # schedinit(argc, argv)
+    mov rax, rdi
+    mov rbx, rsi
+    call runtime.schedinit
+
+    # the main goroutine: newproc(runtime.main, 0)
+    lea rax, [rip + runtime.main]
+    xor ebx, ebx
+    call runtime.newproc
+
+    # this thread becomes m0
+    call runtime.mstart
+    jmp bad_mstart                      # mstart never returns
+
+# func mstart()
+# The start of every M, on its g0 stack with g = g0.  Never returns.
+# Records the top of g0's stack in g0.sched: mcall and systemstack switch to it.
+# Clobbers everything.
+.globl runtime.mstart
+runtime.mstart:
+    push rbp
+    mov rbp, rsp
+    # g0.sched = {sp: here, bp: here, pc: bad_mstart}: every mcall reuses this stack top
+    mov qword ptr [r14 + g_sched + gobuf_sp], rsp
+    mov qword ptr [r14 + g_sched + gobuf_bp], rbp
+    lea rax, [rip + bad_mstart]
+    mov qword ptr [r14 + g_sched + gobuf_pc], rax
+    call runtime.mstart1                # Python: minit, then schedule(); never returns
+    jmp bad_mstart
+
+# func gogo(buf *gobuf)
+# Restore the state in buf and continue there: the end of every context switch.
+# Never returns.  Clobbers R11 (the jump goes through the buffer).
+.globl runtime.gogo
+runtime.gogo:
+    mov r11, rax                        # r11 = buf
+    mov rdx, qword ptr [r11 + gobuf_g]  # rdx = gp
+    mov rcx, qword ptr [rdx]            # make sure g != nil (faults here if it is)
+
+    # g = gp, in the register and in TLS
+    mov qword ptr fs:[-8], rdx
+    mov r14, rdx
+
+    # callee-saved registers (ours: Go has none)
+    mov rbx, qword ptr [r11 + gobuf_callee + 0]
+    mov r12, qword ptr [r11 + gobuf_callee + 8]
+    mov r13, qword ptr [r11 + gobuf_callee + 16]
+    mov r15, qword ptr [r11 + gobuf_callee + 24]
+
+    # stack, frame pointer, first argument/result, closure context
+    mov rsp, qword ptr [r11 + gobuf_sp]
+    mov rbp, qword ptr [r11 + gobuf_bp]
+    mov rax, qword ptr [r11 + gobuf_ret]
+    mov rdx, qword ptr [r11 + gobuf_ctxt]
+
+    # clear what was restored (Go does it for the GC), then jump
+    mov qword ptr [r11 + gobuf_sp], 0
+    mov qword ptr [r11 + gobuf_ret], 0
+    mov qword ptr [r11 + gobuf_ctxt], 0
+    mov qword ptr [r11 + gobuf_bp], 0
+runtime.gogo.jump:
+    jmp qword ptr [r11 + gobuf_pc]
+
+# func mcall(fn func(*g))
+# Switch to m->g0's stack, call fn(g).  Fn must never return: it calls gogo to
+# continue some G (maybe this one, which then returns from mcall).
+# Saves the caller's state in g->sched.  Clobbers everything but what gogo restores.
+.globl runtime.mcall
+runtime.mcall:
+    mov rdx, rax                        # rdx = fn
+
+    # save state in g->sched: the caller's PC, its SP (just above the PC), its BP
+    mov r11, qword ptr [rsp]
+    mov qword ptr [r14 + g_sched + gobuf_pc], r11
+    lea r11, [rsp + 8]
+    mov qword ptr [r14 + g_sched + gobuf_sp], r11
+    mov qword ptr [r14 + g_sched + gobuf_bp], rbp
+    mov qword ptr [r14 + g_sched + gobuf_callee + 0], rbx
+    mov qword ptr [r14 + g_sched + gobuf_callee + 8], r12
+    mov qword ptr [r14 + g_sched + gobuf_callee + 16], r13
+    mov qword ptr [r14 + g_sched + gobuf_callee + 24], r15
+
+    # switch to m->g0 and its stack
+    mov rax, r14                        # rax = old g, fn's argument
+    mov rbx, qword ptr [r14 + g_m]      # rbx = m
+    mov rsi, qword ptr [rbx + m_g0]     # rsi = g0
+    cmp rsi, r14
+    je bad_mcall                        # g0 cannot mcall
+    mov qword ptr fs:[-8], rsi
+    mov r14, rsi
+    mov rsp, qword ptr [rsi + g_sched + gobuf_sp]
+    mov rbp, qword ptr [rsi + g_sched + gobuf_bp]
+
+    # fn(old g); it must not return
+    push rax
+    push rax                            # keep RSP 16-byte aligned at the call
+    call rdx
+    jmp bad_mcall2
+
+# func systemstack(fn func())
+# Run fn on the g0 stack and come back.  On g0 (or gsignal) fn is simply
+# tail-called.  Clobbers everything but RSP, RBP, g.
+.globl runtime.systemstack
+runtime.systemstack:
+    mov rdi, rax                        # rdi = fn
+    mov rax, qword ptr [r14 + g_m]      # rax = m
+
+    # already on g0 or gsignal: no switch
+    cmp r14, qword ptr [rax + m_gsignal]
+    je 1f
+    mov rdx, qword ptr [rax + m_g0]     # rdx = g0
+    cmp r14, rdx
+    je 1f
+    cmp r14, qword ptr [rax + m_curg]
+    jne bad_systemstack                 # g is not gsignal, not g0, not curg: what is it?
+
+    # save our state in g->sched; pretend to be systemstack_switch if the G stack is scanned
+    call gosave_systemstack_switch
+
+    # switch to g0 and its stack
+    mov qword ptr fs:[-8], rdx
+    mov r14, rdx
+    mov rsp, qword ptr [rdx + g_sched + gobuf_sp]
+
+    # call fn on g0
+    call rdi
+
+    # switch back to g: m.curg, its stack and frame pointer
+    mov rax, qword ptr [r14 + g_m]
+    mov rbx, qword ptr [rax + m_curg]   # rbx = g
+    mov qword ptr fs:[-8], rbx
+    mov r14, rbx
+    mov rsp, qword ptr [rbx + g_sched + gobuf_sp]
+    mov rbp, qword ptr [rbx + g_sched + gobuf_bp]
+    mov qword ptr [rbx + g_sched + gobuf_sp], 0
+    mov qword ptr [rbx + g_sched + gobuf_bp], 0
+    ret
+1:
+    jmp rdi                             # tail call fn on the current stack
+
+# func systemstack_switch()
+# Never runs: systemstack leaves its address in g.sched.pc, so a traceback of a
+# G that is on the system stack shows it.
+.globl runtime.systemstack_switch
+runtime.systemstack_switch:
+    nop
+    jmp bad_systemstack
+
+# gosave_systemstack_switch: save the state of systemstack's caller in g->sched,
+# with pc = systemstack_switch+1.  Called only by systemstack.  Clobbers R9.
+gosave_systemstack_switch:
+    lea r9, [rip + runtime.systemstack_switch + 1]
+    mov qword ptr [r14 + g_sched + gobuf_pc], r9
+    lea r9, [rsp + 8]
+    mov qword ptr [r14 + g_sched + gobuf_sp], r9
+    mov qword ptr [r14 + g_sched + gobuf_ret], 0
+    mov qword ptr [r14 + g_sched + gobuf_bp], rbp
+    ret
+
+# func goexit()
+# The return address of every goroutine's first function: newproc plants
+# goexit+1 (Go's PCQuantum) there, so returning from fn lands on the call below.
+.globl runtime.goexit
+runtime.goexit:
+    nop                                 # so that goexit+1 is the call
+    call runtime.goexit1                # Python: mcall(goexit0); never returns
+    jmp bad_goexit
+
+# Impossible paths: each reports its name through runtime.badasm (Python), which throws.
+bad_mstart:
+    mov eax, 1
+    call runtime.badasm
+bad_mcall:
+    mov eax, 2
+    call runtime.badasm
+bad_mcall2:
+    mov eax, 3
+    call runtime.badasm
+bad_systemstack:
+    mov eax, 4
+    call runtime.badasm
+bad_goexit:
+    mov eax, 5
+    call runtime.badasm
+
+.bss
+.balign 64
+.globl runtime.g0
+runtime.g0:     .space g__size          # the g of m0's scheduling stack
+.globl runtime.m0
+runtime.m0:     .space m__size          # the first M: this thread
+.globl runtime.sched
+runtime.sched:  .space schedt__size     # the scheduler's global state

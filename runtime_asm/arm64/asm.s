@@ -1,0 +1,251 @@
+// asm.s (arm64): the runtime's machine code -- process entry, M start, context switches.
+// Mirrors Go's runtime/asm_arm64.s; runtime_asm/amd64/asm.s has the same routines, in the
+// same order, with the same labels and group comments.
+//
+// Conventions (Go's ABIInternal): arguments and results in R0-R15; g in R28 only (pure-Go
+// arm64 never uses TPIDR_EL0); R29 is the frame pointer, R30 the link register, R27 the
+// assembler's scratch (REGTMP).  SP and R29 survive a call, every other register may be
+// clobbered.  Python runtime functions (runtime.schedinit, runtime.mstart1, ...) are
+// called like any function: their symbols are stubs in the generated Python text.
+// Offsets (g_sched, gobuf_sp ...) come from go_asm.inc, generated from emu/runtime/layout.py.
+
+#include "../go_asm.inc"
+
+.text
+
+// _start: the process entry; Linux starts it with SP at argc.  Never returns.
+// Makes the OS stack g0's, ties m0 and g0 together (no TLS on arm64: g is R28),
+// then schedinit(argc, argv); newproc(runtime.main, 0); mstart().
+.globl _start
+_start:
+    ldr x0, [sp]                        // x0 = argc
+    add x1, sp, #8                      // x1 = argv
+
+    // g0's stack is the top G0_STACK bytes of the OS stack
+    adr x19, runtime.g0                 // x19 = g0
+    mov x2, sp
+    str x2, [x19, #g_stack + stack_hi]
+    sub x2, x2, #G0_STACK
+    str x2, [x19, #g_stack + stack_lo]
+    add x2, x2, #StackGuard
+    str x2, [x19, #g_stackguard0]
+    str x2, [x19, #g_stackguard1]
+
+    // m0.g0 = g0, g0.m = m0
+    adr x20, runtime.m0                 // x20 = m0
+    str x19, [x20, #m_g0]
+    str x20, [x19, #g_m]
+
+    // g = g0 (R28 only: nothing to set in TLS)
+    mov x28, x19
+
+    // schedinit(argc, argv)
+    bl runtime.schedinit
+
+    // the main goroutine: newproc(runtime.main, 0)
+    adr x0, runtime.main
+    mov x1, #0
+    bl runtime.newproc
+
+    // this thread becomes m0
+    bl runtime.mstart
+    b bad_mstart                        // mstart never returns
+
+// func mstart()
+// The start of every M, on its g0 stack with g = g0.  Never returns.
+// Records the top of g0's stack in g0.sched: mcall and systemstack switch to it.
+// Clobbers everything.
+.globl runtime.mstart
+runtime.mstart:
+    stp x29, x30, [sp, #-16]!
+    mov x29, sp
+    // g0.sched = {sp: here, bp: here, pc: bad_mstart}: every mcall reuses this stack top
+    mov x0, sp
+    str x0, [x28, #g_sched + gobuf_sp]
+    str x29, [x28, #g_sched + gobuf_bp]
+    adr x0, bad_mstart
+    str x0, [x28, #g_sched + gobuf_pc]
+    bl runtime.mstart1                  // Python: minit, then schedule(); never returns
+    b bad_mstart
+
+// func gogo(buf *gobuf)
+// Restore the state in buf and continue there: the end of every context switch.
+// Never returns.  Clobbers R6-R8 (the jump goes through R6).
+.globl runtime.gogo
+runtime.gogo:
+    ldr x5, [x0, #gobuf_g]              // x5 = gp
+    ldr x4, [x5]                        // make sure g != nil (faults here if it is)
+
+    // g = gp
+    mov x28, x5
+
+    // callee-saved registers (ours: Go has none)
+    ldp x19, x20, [x0, #gobuf_callee + 0]
+    ldp x21, x22, [x0, #gobuf_callee + 16]
+    ldp x23, x24, [x0, #gobuf_callee + 32]
+    ldp x25, x26, [x0, #gobuf_callee + 48]
+    ldr x27, [x0, #gobuf_callee + 64]
+
+    // stack, frame pointer, link register, first argument/result, closure context
+    ldr x6, [x0, #gobuf_sp]
+    mov sp, x6
+    ldr x29, [x0, #gobuf_bp]
+    ldr x30, [x0, #gobuf_lr]
+    ldr x8, [x0, #gobuf_ret]
+    ldr x7, [x0, #gobuf_ctxt]
+    cbz x7, 1f
+    mov x26, x7                         // a closure context overrides the saved x26
+1:
+    // clear what was restored (Go does it for the GC), then jump
+    ldr x6, [x0, #gobuf_pc]
+    str xzr, [x0, #gobuf_sp]
+    str xzr, [x0, #gobuf_ret]
+    str xzr, [x0, #gobuf_ctxt]
+    str xzr, [x0, #gobuf_lr]
+    str xzr, [x0, #gobuf_bp]
+    mov x0, x8
+    cmp xzr, xzr                        // flags as Go leaves them (the stack-split check expects "==")
+runtime.gogo.jump:
+    br x6
+
+// func mcall(fn func(*g))
+// Switch to m->g0's stack, call fn(g).  Fn must never return: it calls gogo to
+// continue some G (maybe this one, which then returns from mcall).
+// Saves the caller's state in g->sched.  Clobbers everything but what gogo restores.
+.globl runtime.mcall
+runtime.mcall:
+    mov x9, x0                          // x9 = fn
+
+    // save state in g->sched: the caller's SP, its FP, its return PC (LR)
+    mov x10, sp
+    str x10, [x28, #g_sched + gobuf_sp]
+    str x29, [x28, #g_sched + gobuf_bp]
+    str x30, [x28, #g_sched + gobuf_pc]
+    str xzr, [x28, #g_sched + gobuf_lr]
+    stp x19, x20, [x28, #g_sched + gobuf_callee + 0]
+    stp x21, x22, [x28, #g_sched + gobuf_callee + 16]
+    stp x23, x24, [x28, #g_sched + gobuf_callee + 32]
+    stp x25, x26, [x28, #g_sched + gobuf_callee + 48]
+    str x27, [x28, #g_sched + gobuf_callee + 64]
+
+    // switch to m->g0 and its stack
+    mov x0, x28                         // x0 = old g, fn's argument
+    ldr x11, [x28, #g_m]                // x11 = m
+    ldr x12, [x11, #m_g0]               // x12 = g0
+    cmp x12, x28
+    b.eq bad_mcall                      // g0 cannot mcall
+    mov x28, x12
+    ldr x10, [x12, #g_sched + gobuf_sp]
+    mov sp, x10
+    ldr x29, [x12, #g_sched + gobuf_bp]
+
+    // fn(old g); it must not return
+    stp xzr, xzr, [sp, #-16]!           // a zero frame record ends the frame chain
+    blr x9
+    b bad_mcall2
+
+// func systemstack(fn func())
+// Run fn on the g0 stack and come back.  On g0 (or gsignal) fn is simply
+// called on the current stack.  Clobbers everything but SP, R29, g.
+.globl runtime.systemstack
+runtime.systemstack:
+    stp x29, x30, [sp, #-16]!
+    mov x29, sp
+    mov x3, x0                          // x3 = fn
+    ldr x4, [x28, #g_m]                 // x4 = m
+
+    // already on g0 or gsignal: no switch
+    ldr x5, [x4, #m_gsignal]
+    cmp x28, x5
+    b.eq 1f
+    ldr x5, [x4, #m_g0]                 // x5 = g0
+    cmp x28, x5
+    b.eq 1f
+    ldr x6, [x4, #m_curg]
+    cmp x28, x6
+    b.ne bad_systemstack                // g is not gsignal, not g0, not curg: what is it?
+
+    // save our state in g->sched; pretend to be systemstack_switch if the G stack is scanned
+    bl gosave_systemstack_switch
+
+    // switch to g0 and its stack
+    mov x28, x5
+    ldr x7, [x5, #g_sched + gobuf_sp]
+    mov sp, x7
+    ldr x29, [x5, #g_sched + gobuf_bp]
+
+    // call fn on g0
+    blr x3
+
+    // switch back to g: m.curg, its stack and frame pointer
+    ldr x4, [x28, #g_m]
+    ldr x6, [x4, #m_curg]               // x6 = g
+    mov x28, x6
+    ldr x7, [x6, #g_sched + gobuf_sp]
+    mov sp, x7
+    ldr x29, [x6, #g_sched + gobuf_bp]
+    str xzr, [x6, #g_sched + gobuf_sp]
+    str xzr, [x6, #g_sched + gobuf_bp]
+    ldp x29, x30, [sp], #16
+    ret
+1:
+    blr x3                              // call fn on the current stack
+    ldp x29, x30, [sp], #16
+    ret
+
+// func systemstack_switch()
+// Never runs: systemstack leaves its address in g.sched.pc, so a traceback of a
+// G that is on the system stack shows it.
+.globl runtime.systemstack_switch
+runtime.systemstack_switch:
+    nop
+    nop
+    b bad_systemstack
+
+// gosave_systemstack_switch: save the state of systemstack's caller in g->sched,
+// with pc = systemstack_switch+8.  Called only by systemstack.  Clobbers R10.
+gosave_systemstack_switch:
+    adr x10, runtime.systemstack_switch
+    add x10, x10, #8
+    str x10, [x28, #g_sched + gobuf_pc]
+    mov x10, sp
+    str x10, [x28, #g_sched + gobuf_sp]
+    str xzr, [x28, #g_sched + gobuf_ret]
+    str xzr, [x28, #g_sched + gobuf_lr]
+    str x29, [x28, #g_sched + gobuf_bp]
+    ret
+
+// func goexit()
+// The return address of every goroutine's first function: newproc puts
+// goexit+4 (Go's PCQuantum) in LR, so returning from fn lands on the call below.
+.globl runtime.goexit
+runtime.goexit:
+    nop                                 // so that goexit+4 is the call
+    bl runtime.goexit1                  // Python: mcall(goexit0); never returns
+    b bad_goexit
+
+// Impossible paths: each reports its name through runtime.badasm (Python), which throws.
+bad_mstart:
+    mov x0, #1
+    bl runtime.badasm
+bad_mcall:
+    mov x0, #2
+    bl runtime.badasm
+bad_mcall2:
+    mov x0, #3
+    bl runtime.badasm
+bad_systemstack:
+    mov x0, #4
+    bl runtime.badasm
+bad_goexit:
+    mov x0, #5
+    bl runtime.badasm
+
+.bss
+.balign 64
+.globl runtime.g0
+runtime.g0:     .space g__size          // the g of m0's scheduling stack
+.globl runtime.m0
+runtime.m0:     .space m__size          // the first M: this thread
+.globl runtime.sched
+runtime.sched:  .space schedt__size     // the scheduler's global state
