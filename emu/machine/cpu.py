@@ -222,6 +222,10 @@ class CPU:
         self._mem_fault = (access, addr, size)
         return False
 
+    def add_code_hook(self, addr: int, fn) -> None:
+        """fn(self) runs before the instruction at `addr` executes (a one-address hook)."""
+        self.uc.hook_add(unicorn.UC_HOOK_CODE, lambda _uc, _a, _s, _u: fn(self), None, addr, addr)
+
     def flush_code_cache(self) -> None:
         """Forget translated blocks (after code in memory changed)."""
         self.uc.ctl_remove_cache(self.memory.base, self.memory.limit)

@@ -80,6 +80,7 @@ class Machine:
         self.slices = 0
         self._halted = False
         self.python_text: tuple[int, int, Callable] | None = None
+        self.code_hooks: list[tuple[int, Callable[[CPU], None]]] = []
         self._running: list[CPU] = []     # CPUs in state RUN, by id (kept in step with states)
         self._timed: list[CPU] = []       # BLOCKED CPUs with a deadline, by id
 
@@ -90,7 +91,16 @@ class Machine:
         cpu.state, cpu.cycles, cpu.deadline, cpu.on_timeout = RUN, cycles, None, None
         self.cpus.append(cpu)
         self._running.append(cpu)
+        for addr, fn in self.code_hooks:
+            cpu.add_code_hook(addr, fn)
         return cpu
+
+    def add_code_hook(self, addr: int, fn: Callable[[CPU], None]) -> None:
+        """Call fn(cpu) just before any CPU (present or future) executes `addr`.
+        Costs nothing at other addresses; fn must only observe (to stop, use `run(pause=)`)."""
+        self.code_hooks.append((addr, fn))
+        for cpu in self.cpus:
+            cpu.add_code_hook(addr, fn)
 
     def _set_state(self, cpu: CPU, state: str, deadline: int | None = None) -> None:
         cpu.state, cpu.deadline = state, deadline

@@ -56,7 +56,7 @@ def casgstatus(rt, gp, oldval: int, newval: int):
                              f"(-> {status_name(newval)})")
     gp.atomicstatus = newval
     if rt.recorder is not None:
-        rt.emit(ev.GSTATUS, gp.goid, status_name(oldval), status_name(newval))
+        rt.emit(ev.GSTATUS, gp.goid, status_name(oldval), status_name(newval), gp.addr)
 
 
 def castogscanstatus(rt, gp, oldval: int) -> bool:

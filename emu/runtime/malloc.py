@@ -33,7 +33,10 @@ def persistentalloc(rt, size: int, align: int = 16):
 
 
 def stackalloc(rt, n: int = FIXED_STACK):
-    """A stack of n (= FIXED_STACK) bytes; returns its lo (generator)."""
+    """A stack of n bytes; returns its lo (generator).  FIXED_STACK stacks come from
+    the pool; other sizes (g0 stacks) get a mapping of their own."""
+    if n != FIXED_STACK:
+        return (yield from sysAlloc(rt, n))
     s = rt.sched
     if not s.stackpool:
         chunk = yield from sysAlloc(rt, n * STACKS_PER_CHUNK)
@@ -48,6 +51,7 @@ def stackalloc(rt, n: int = FIXED_STACK):
 
 
 def stackfree(rt, lo: int) -> None:
+    """Return a FIXED_STACK stack to the pool."""
     s = rt.sched
     rt.mem.write_u64(lo, s.stackpool)
     s.stackpool = lo

@@ -29,8 +29,10 @@ Design note
   5. Python runs between slices, so no CPU moves while it runs: runtime Python
      code is atomic with respect to the machine until it yields.  Locks are
      needed only across yields (Go's lock, held through mcall, in park).
-  6. Callee-saved registers are preserved across every call Python makes into
-     machine code (the boundary saves them in the frame), as a C caller would.
+  6. The boundary keeps no registers of its own: machine code that Python calls
+     must preserve the callee-saved registers itself (the syscall wrappers do not
+     touch them; mcall saves them in g.sched and gogo restores them), so a bug
+     there shows up in the program, where a student can see it.
 Rejected: threads or greenlets per M (host threads break determinism; a
 goroutine's Python frames could not migrate between Ms); running Python
 functions inside a Unicorn hook (they could not call machine code).
@@ -39,7 +41,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from ..trace import events as ev
@@ -101,7 +103,6 @@ class Frame:
     gen: object
     export: Export
     stub: int
-    saved: list[int] = field(default_factory=list)   # callee-saved registers at the call
     pending: int = 0                                 # results expected from that call
 
 
@@ -140,7 +141,6 @@ class Boundary:
         isa = self.isa
         names = [r.name for r in isa.gprs]
         self.arg_idx = [names.index(n) for n in isa.abi_args]
-        self.callee_idx = [names.index(n) for n in isa.callee_saved if n not in (isa.g, isa.fp)]
         self.stub_ret = 1 if isa.name == "amd64" else 4       # size of the trap instruction
         self.calls = 0
 
@@ -185,12 +185,8 @@ class Boundary:
             cpu.sp = sp + 16
         else:
             cpu.sp = sp + 8
-        regs = cpu.read_all()
-        if frame.saved:
-            for i, v in zip(self.callee_idx, frame.saved):
-                regs[i] = v
-            cpu.regs.write_all(regs)
         n = frame.pending
+        regs = cpu.read_all()
         results = [regs[i] for i in self.arg_idx[:n]]
         value = results[0] if n == 1 else tuple(results) if n else None
         self._resume(cpu, frame, value)
@@ -232,7 +228,6 @@ class Boundary:
         mem = self.rt.mem
         cookie = next(self.cookies)
         frame.pending = req.nresults
-        frame.saved = [regs[i] for i in self.callee_idx]
         self.frames[cookie] = frame
         top = cpu.sp
         if self.isa.lr:

@@ -22,7 +22,7 @@ from .layout import G_STATUS_NAMES
 from .view import GView, MView, PView, SchedtView
 
 # Scheduler event kinds (added to emu.trace.events).
-ev.GSTATUS = "gstatus"      # a G changed status: goid, old, new
+ev.GSTATUS = "gstatus"      # a G changed status: goid, old, new, g address
 ev.SWITCH = "switch"        # an M switched to a G: m, p, goid
 ev.STEAL = "steal"          # a P stole work: thief p, victim p, n
 ev.PYCALL = "pycall"        # machine code called Python: symbol, args (with slices on)

@@ -80,9 +80,13 @@ runtime.munmap:
 # func clone(flags int32, stk, mp, gp, fn unsafe.Pointer) int32
 # Start a thread running fn on stack stk with m = mp, g = gp (mp's g0).
 # The child gets TLS = &mp.tls[1] (CLONE_SETTLS), so its fs:[-8] is mp.tls[0].
-# Returns the child's tid in the parent.  Clobbers R12, R13 (kept for the child).
+# Returns the child's tid in the parent.  R12 and R13 carry fn and mp to the child;
+# the parent gets its own back (callee-saved registers survive runtime calls).
 .globl runtime.clone
 runtime.clone:
+    push r12
+    push r13
+
     # copy mp, gp, fn where the child can find them (the kernel copies registers)
     mov r13, rcx                        # r13 = mp
     mov r9, rdi                         # r9 = gp
@@ -101,6 +105,8 @@ runtime.clone:
     # in the parent, return
     test rax, rax
     jz 1f
+    pop r13
+    pop r12
     ret
 1:
     # in the child, on the new stack: g = gp (TLS is already &mp.tls[1])

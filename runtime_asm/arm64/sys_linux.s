@@ -58,7 +58,8 @@ runtime.munmap:
 
 // func clone(flags int32, stk, mp, gp, fn unsafe.Pointer) int32
 // Start a thread running fn on stack stk with g = gp (mp's g0).  No TLS on
-// arm64: g is R28.  Returns the child's tid in the parent.  Clobbers R10-R12.
+// arm64: g is R28.  Returns the child's tid in the parent.  R10-R12 carry mp, gp
+// and fn to the child (caller-saved: nothing to give back to the parent).
 .globl runtime.clone
 runtime.clone:
     // copy mp, gp, fn where the child can find them (the kernel copies registers)
