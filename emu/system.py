@@ -72,7 +72,7 @@ class System:
         self.image = assemble(self.sources if bare else runtime_sources(arch) + self.sources, arch)
         if not bare and "main.main" not in self.image.symbols:
             raise ValueError(f"{self._name()}: no main.main (a runtime program's entry is main.main)")
-        recorder = trace if isinstance(trace, Recorder) else (Recorder() if trace else None)
+        recorder = trace if isinstance(trace, Recorder) else (Recorder(slices=bare) if trace else None)
         self.machine = Machine(arch, seed=seed, policy=policy, quantum=quantum, window=window,
                                clock_hz=clock_hz, recorder=recorder)
         self.kernel = Kernel(self.machine, ncpus=procs, stdin=stdin, on_output=on_output,

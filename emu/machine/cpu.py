@@ -16,7 +16,7 @@ to unwind the C stack of emu_start; the loop is simpler and as fast).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import unicorn
 from unicorn import x86_const, arm64_const
@@ -41,7 +41,7 @@ _ACCESS = {
 _ARM64_EXCP_SWI, _ARM64_EXCP_UDEF, _ARM64_EXCP_BKPT = 2, 1, 7
 
 
-@dataclass
+@dataclass(slots=True)
 class Trap:
     """Why a slice ended before its limit.
 
@@ -58,7 +58,7 @@ class Trap:
     access: str = ""
     addr: int = 0
     reason: str = ""
-    detail: dict = field(default_factory=dict)
+    detail: dict | None = None
 
 
 class CPU:
@@ -199,7 +199,7 @@ class CPU:
 
     def _on_intr_amd64(self, uc, intno, _user) -> None:
         if intno == 3:       # int3: RIP is after the 1-byte instruction
-            self.trap = Trap(BREAK, pc=self.pc - 1, detail={"insn": "int3"})
+            self.trap = Trap(BREAK, pc=self.pc - 1)
         elif intno == 6:     # #UD
             self.trap = Trap(FAULT, pc=self.pc, access="insn", addr=self.pc, reason="invalid")
         else:
@@ -211,7 +211,7 @@ class CPU:
         if intno == _ARM64_EXCP_SWI:       # svc: PC is already after the instruction
             self.trap = Trap(SYSCALL, pc=pc)
         elif intno == _ARM64_EXCP_BKPT:    # brk: PC is the brk itself
-            self.trap = Trap(BREAK, pc=pc, detail={"insn": "brk"})
+            self.trap = Trap(BREAK, pc=pc)
         elif intno == _ARM64_EXCP_UDEF:
             self.trap = Trap(FAULT, pc=pc, access="insn", addr=pc, reason="invalid")
         else:

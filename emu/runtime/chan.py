@@ -31,8 +31,11 @@ from .view import HchanView
 MAXCAP = 1 << 24
 
 
+_LOCK = HCHAN.offset("lock")
+
+
 def _lock(c) -> int:
-    return c.addr + HCHAN.offset("lock")
+    return c.addr + _LOCK
 
 
 def _slot(rt) -> int:

@@ -20,7 +20,7 @@ and watching that happen is part of the lesson).
 from __future__ import annotations
 
 from .g import malg
-from .layout import G0_STACK, M, _Gpreempted, _Grunnable, _Grunning, _Gsyscall, _Gwaiting
+from .layout import G0_STACK, M, SCHEDT, _Gpreempted, _Grunnable, _Grunning, _Gsyscall, _Gwaiting
 from .lock import lock, notesleep, noteclear, notewakeup, unlock
 from .malloc import persistentalloc
 from .oslinux import gettid, newosproc
@@ -97,7 +97,7 @@ def stopm(rt):
         yield from throw(rt, "stopm holding p")
     if mp.spinning:
         yield from throw(rt, "stopm spinning")
-    yield from lock(rt, rt.sched.addr + rt.sched.layout.offset("lock"))
+    yield from lock(rt, schedlock(rt))
     yield from mput(rt, mp)
     yield from unlock(rt, schedlock(rt))
     yield from notesleep(rt, mp.park.addr)
@@ -108,8 +108,12 @@ def stopm(rt):
     yield from acquirep(rt, pp)
 
 
+_SCHED_LOCK = SCHEDT.offset("lock")
+
+
 def schedlock(rt) -> int:
-    return rt.sched.addr + rt.sched.layout.offset("lock")
+    """Address of sched.lock."""
+    return rt.sched.addr + _SCHED_LOCK
 
 
 def startm(rt, pp, spinning: bool):

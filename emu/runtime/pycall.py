@@ -152,7 +152,7 @@ class Boundary:
         """A CPU executed a Python-text stub (or pyret) at `pc`."""
         self.calls += 1
         cpu.cycles += self.rt.pycall_cycles
-        self.rt.cpu = cpu
+        self.rt.enter(cpu)
         if pc == self.pyret:
             self._pyret(cpu)
             return

@@ -21,13 +21,6 @@ from ..trace import events as ev
 from .layout import G_STATUS_NAMES
 from .view import GView, MView, PView, SchedtView
 
-# Scheduler event kinds (added to emu.trace.events).
-ev.GSTATUS = "gstatus"      # a G changed status: goid, old, new, g address
-ev.SWITCH = "switch"        # an M switched to a G: m, p, goid
-ev.STEAL = "steal"          # a P stole work: thief p, victim p, n
-ev.PYCALL = "pycall"        # machine code called Python: symbol, args (with slices on)
-ev.NEWPROC = "newproc"      # a G was created: goid, startpc
-ev.MSTART = "mstart"        # an M started: m id, tid
 
 
 class Throw(Exception):
@@ -50,6 +43,7 @@ class Runtime:
         self.m0 = MView(self.mem, sym["runtime.m0"])
         self.g0 = GView(self.mem, sym["runtime.g0"])
         self.cpu = None
+        self._g = self._m = None
         self.handoff: dict[int, object] = {}
         self.rand = random.Random(0)        # reseeded from AT_RANDOM in schedinit
         self.boundary = Boundary(self)
@@ -58,11 +52,23 @@ class Runtime:
         machine.map_python_text(self.boundary.lo, self.boundary.hi, self.boundary.trap)
 
     # ---- getg and friends -----------------------------------------------------------
+    def enter(self, cpu) -> None:
+        """A trap on `cpu` starts running Python: forget what was cached about the
+        previous one (the g register can only change while machine code runs)."""
+        self.cpu = cpu
+        self._g = self._m = None
+
     def getg(self) -> GView:
-        return GView(self.mem, self.cpu.regs.read(self._g_id))
+        g = self._g
+        if g is None:
+            g = self._g = GView(self.mem, self.cpu.regs.read(self._g_id))
+        return g
 
     def getm(self) -> MView:
-        return MView(self.mem, self.getg().m)
+        m = self._m
+        if m is None:
+            m = self._m = MView(self.mem, self.getg().m)
+        return m
 
     def getp(self) -> PView:
         return PView(self.mem, self.getm().p)
@@ -93,7 +99,7 @@ class Runtime:
         """Throw from the boundary itself (no runtime frame to throw from)."""
         from .pycall import Export, Frame
         from .print import fatal
-        self.cpu = cpu
+        self.enter(cpu)
         e = Export("runtime.throw", fatal, 1, 0, "")
         self.boundary._resume(cpu, Frame(fatal(self, msg), e, cpu.pc), None)
 

@@ -23,11 +23,12 @@ _PACKERS = {n: _struct.Struct(f) for n, f in _FMT.items()}
 class View:
     """Base of the generated views.  `addr` 0 is nil."""
 
-    __slots__ = ("mem", "addr")
+    __slots__ = ("mem", "addr", "_buf", "_o")
     layout: Struct
 
     def __init__(self, mem, addr: int):
         self.mem, self.addr = mem, addr
+        self._buf, self._o = mem._buf, addr - mem.base      # the host bytes behind the view
 
     def __eq__(self, other) -> bool:
         return isinstance(other, View) and other.addr == self.addr
@@ -72,11 +73,13 @@ def _scalar(off: int, size: int):
     pk = _PACKERS[size]
     mask = (1 << (8 * size)) - 1
 
+    unpack, pack = pk.unpack_from, pk.pack_into
+
     def get(self):
-        return pk.unpack_from(self.mem._buf, self.addr - self.mem.base + off)[0]
+        return unpack(self._buf, self._o + off)[0]
 
     def set_(self, v):
-        pk.pack_into(self.mem._buf, self.addr - self.mem.base + off, v & mask)
+        pack(self._buf, self._o + off, v & mask)
 
     return property(get, set_)
 

@@ -24,6 +24,22 @@ THREAD_EXIT = "thread_exit"
 FAULT = "fault"            # a CPU fault: access, addr, reason
 ENOSYS = "enosys"          # an unimplemented syscall number
 EXIT = "exit"              # the process ended: status
+# Scheduler events (emitted by emu/runtime).
+GSTATUS = "gstatus"        # a G changed status: goid, old, new, g address
+SWITCH = "switch"          # an M switched to a G: m id, p id, goid
+STEAL = "steal"            # a P stole work: thief p, victim p, how many
+PYCALL = "pycall"          # machine code called Python: symbol, args (only with slices on)
+NEWPROC = "newproc"        # a G was created: goid, start pc
+MSTART = "mstart"          # an M started running: m id, tid
+
+# How each kind reads in a text trace ({0} is the first argument ...).
+FORMATS = {
+    GSTATUS: "g{0} {1} -> {2}",
+    SWITCH: "m{0} p{1} runs g{2}",
+    STEAL: "p{0} stole {2} G(s) from p{1}",
+    NEWPROC: "g{0} created, fn {1:#x}",
+    MSTART: "m{0} started on thread {1}",
+}
 
 
 class Event(NamedTuple):
@@ -33,7 +49,9 @@ class Event(NamedTuple):
     args: tuple
 
     def __str__(self) -> str:
-        return f"{self.cycles:>12} cpu{self.cpu} {self.kind:<11} " + " ".join(map(_fmt, self.args))
+        fmt = FORMATS.get(self.kind)
+        body = fmt.format(*self.args) if fmt else " ".join(map(_fmt, self.args))
+        return f"{self.cycles:>12} cpu{self.cpu} {self.kind:<11} {body}"
 
 
 def _fmt(x) -> str:
