@@ -163,6 +163,10 @@ class Kernel:
                   f"returning -ENOSYS (tid {t.tid}, pc {t.cpu.pc:#x})", file=sys.stderr)
         self.set_return(t, fail(ENOSYS))
 
+    def return_to_user(self, cpu: CPU) -> None:
+        """Work to do before `cpu` runs user code again (TrapHandler protocol)."""
+        cpu.kernel_work = False
+
     # ---- blocking --------------------------------------------------------------------
     def _block(self, t: Task, b: Block) -> None:
         t.state, t.block = BLOCKED, b

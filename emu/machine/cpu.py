@@ -78,6 +78,7 @@ class CPU:
         self.trap: Trap | None = None
         self._mem_fault: tuple[int, int, int] | None = None
         self.instructions = 0          # retired on this CPU since it was created
+        self.kernel_work = False       # set by the kernel: call it before the next slice
         self.breakpoints: dict[int, int] = {}   # addr -> unicorn hook handle
         self._install_trap_hooks()
 

@@ -43,6 +43,8 @@ class TrapHandler(Protocol):
 
     def trap(self, cpu: CPU, trap: Trap) -> None: ...
     def deadlock(self) -> None: ...
+    def return_to_user(self, cpu: CPU) -> None:
+        """Called before a slice of `cpu` when `cpu.kernel_work` is set (signal delivery)."""
 
 
 @dataclass
@@ -169,6 +171,10 @@ class Machine:
             cpu = self._pick()
             if cpu is None:
                 return self._result("deadlock")
+            if cpu.kernel_work:
+                self.handler.return_to_user(cpu)
+                if cpu.state != RUN:
+                    continue
             limit = self._limit()
             if budget is not None:
                 left = budget - self.instructions
@@ -199,6 +205,10 @@ class Machine:
             c = cpu if cpu is not None else self._pick()
             if c is None or c.state != RUN:
                 return None
+            if c.kernel_work:
+                self.handler.return_to_user(c)
+                if c.state != RUN:
+                    continue
             ran = c.run(1)
             c.cycles += ran
             self.instructions += ran
