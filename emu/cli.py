@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from .asm import AsmError, assemble
-from .machine.smp import POLICIES
+from .machine.smp import DEFAULT_CLOCK_HZ, POLICIES
 from .system import System
 
 ARCHES = ("amd64", "arm64")
@@ -30,7 +30,8 @@ def _add_machine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quantum", type=int, default=10_000, help="instructions per slice (max for --policy random)")
     p.add_argument("--procs", type=int, default=1, help="CPUs reported to the guest (sched_getaffinity)")
     p.add_argument("--max-instructions", type=int, default=None, help="instruction budget of the run")
-    p.add_argument("--clock-hz", type=int, default=1_000_000_000, help="virtual clock rate (instructions/s)")
+    p.add_argument("--clock-hz", type=int, default=DEFAULT_CLOCK_HZ,
+                   help="virtual clock rate in instructions per second (default 100 MHz)")
 
 
 def _parser() -> argparse.ArgumentParser:

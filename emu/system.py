@@ -21,7 +21,7 @@ from .runtime import Runtime
 from .runtime.pycall import pytext_source
 from .kernel.exec import exec_image
 from .kernel.kernel import Kernel
-from .machine.smp import Machine
+from .machine.smp import DEFAULT_CLOCK_HZ, Machine
 from .trace.events import Recorder
 
 RUNTIME_FILES = ("asm.s", "sys_linux.s")
@@ -64,12 +64,16 @@ class System:
 
     def __init__(self, sources, arch: str, *, bare: bool = True, seed: int = 0,
                  policy: str = "round-robin", quantum: int = 10_000, window: int | None = None,
-                 procs: int = 1, clock_hz: int = 1_000_000_000, stdin: bytes = b"",
-                 trace: bool | Recorder = False, on_output=None, argv=None, entry: str | None = None):
+                 procs: int = 1, clock_hz: int = DEFAULT_CLOCK_HZ, stdin: bytes = b"",
+                 trace: bool | Recorder = False, on_output=None, argv=None, entry: str | None = None,
+                 runtime_options: dict | None = None, runtime_asm: list | None = None):
         self.sources = [Path(s) if isinstance(s, str) else s for s in sources]
         self.arch, self.seed, self.policy, self.quantum, self.procs = arch, seed, policy, quantum, procs
         self.bare = bare
-        self.image = assemble(self.sources if bare else runtime_sources(arch) + self.sources, arch)
+        runtime = runtime_asm if runtime_asm is not None else runtime_sources(arch)
+        asm_dir = Path(str(resources.files("emu.runtime_asm"))) / arch
+        self.image = assemble(self.sources if bare else runtime + self.sources, arch,
+                              include_dirs=() if bare else (asm_dir,))
         if not bare and "main.main" not in self.image.symbols:
             raise ValueError(f"{self._name()}: no main.main (a runtime program's entry is main.main)")
         recorder = trace if isinstance(trace, Recorder) else (Recorder(slices=bare) if trace else None)
@@ -77,7 +81,9 @@ class System:
                                clock_hz=clock_hz, recorder=recorder)
         self.kernel = Kernel(self.machine, ncpus=procs, stdin=stdin, on_output=on_output,
                              symbolizer=self.image)
-        self.runtime = None if bare else Runtime(self.machine, self.kernel, self.image, gomaxprocs=procs)
+        user_files = {str(s) if isinstance(s, Path) else s[0] for s in self.sources}
+        self.runtime = None if bare else Runtime(self.machine, self.kernel, self.image, gomaxprocs=procs,
+                                                 user_files=user_files, **(runtime_options or {}))
         entry_name = entry or "_start"
         if entry_name not in self.image.symbols:
             raise ValueError(f"{self._name()}: no entry symbol {entry_name!r} (a --bare program starts at _start)")

@@ -293,3 +293,111 @@ sender:
 chan0: .quad 0
 """,
 }
+
+# main starts N spinners (N = 1 here; tests rewrite it) that each count down
+# 4,000,000 with no calls (8,000,000 instructions, 80 ms at 100 MHz), then send 7;
+# main waits for all of them and prints the sum.
+BOUNDED_SPIN = {
+    "amd64": """
+.text
+.globl main.main
+main.main:
+    push rbp
+    mov rbp, rsp
+    push r12
+    push r13
+    mov eax, 0
+    call runtime.makechan
+    mov qword ptr [rip + done], rax
+    mov eax, 1
+    mov r12, rax
+    mov r13, rax
+1:
+    lea rax, [rip + spinner]
+    xor ebx, ebx
+    call runtime.newproc
+    dec r12
+    jnz 1b
+    call runtime.gosched
+    call runtime.gosched
+    xor r12d, r12d
+2:
+    mov rax, qword ptr [rip + done]
+    call runtime.chanrecv
+    add r12, rax
+    dec r13
+    jnz 2b
+    mov rax, r12
+    call runtime.printint
+    pop r13
+    pop r12
+    pop rbp
+    ret
+spinner:
+    push rbp
+    mov rbp, rsp
+    mov ecx, 4000000
+3:
+    dec ecx
+    jnz 3b
+    mov rax, qword ptr [rip + done]
+    mov ebx, 7
+    call runtime.chansend
+    pop rbp
+    ret
+.data
+done: .quad 0
+""",
+    "arm64": """
+.text
+.globl main.main
+main.main:
+    stp x29, x30, [sp, #-32]!
+    mov x29, sp
+    stp x19, x20, [sp, #16]
+    mov x0, #0
+    bl runtime.makechan
+    adr x1, done
+    str x0, [x1]
+    mov x0, #1
+    mov x19, x0
+    mov x20, x0
+1:
+    adr x0, spinner
+    mov x1, #0
+    bl runtime.newproc
+    subs x19, x19, #1
+    b.ne 1b
+    bl runtime.gosched
+    bl runtime.gosched
+    mov x19, #0
+2:
+    adr x0, done
+    ldr x0, [x0]
+    bl runtime.chanrecv
+    add x19, x19, x0
+    subs x20, x20, #1
+    b.ne 2b
+    mov x0, x19
+    bl runtime.printint
+    ldp x19, x20, [sp, #16]
+    ldp x29, x30, [sp], #32
+    ret
+spinner:
+    stp x29, x30, [sp, #-16]!
+    mov x29, sp
+    movz x2, #0x0900
+    movk x2, #0x3d, lsl #16
+3:
+    subs x2, x2, #1
+    b.ne 3b
+    adr x0, done
+    ldr x0, [x0]
+    mov x1, #7
+    bl runtime.chansend
+    ldp x29, x30, [sp], #16
+    ret
+.data
+done: .quad 0
+""",
+}

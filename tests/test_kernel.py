@@ -135,10 +135,11 @@ def test_clock_gettime_is_virtual(arch):
     res, s = probe(arch, "clock_gettime", 1, buf())
     sec, nsec = struct.unpack("<qq", s.machine.memory.read(s.image.symbols["buf"], 16))
     # 9 (amd64) / 9 (arm64) instructions retire before the trap, plus the syscall cost.
-    assert res == 0 and sec == 0 and nsec == 9 + s.kernel.syscall_cycles
+    # at the default 100 MHz one cycle is 10 ns
+    assert res == 0 and sec == 0 and nsec == 10 * (9 + s.kernel.syscall_cycles)
     res, s = probe(arch, "clock_gettime", 0, buf())
     sec, nsec = struct.unpack("<qq", s.machine.memory.read(s.image.symbols["buf"], 16))
-    assert sec == 1_767_225_600 and nsec == 9 + s.kernel.syscall_cycles
+    assert sec == 1_767_225_600 and nsec == 10 * (9 + s.kernel.syscall_cycles)
 
 
 def test_mmap_is_page_aligned_zeroed_and_placed_top_down(arch):
@@ -170,7 +171,8 @@ def test_nanosleep_jumps_the_clock_when_everyone_sleeps(arch):
     assert res == 0
     assert s.machine.instructions < 40                   # no instructions spent waiting
     after = 4 if arch == "amd64" else 5          # instructions from the wake to exit_group
-    assert s.machine.cycles_to_ns(s.machine.cpus[0].cycles) == 9 + 100 + 3_000_000_005 + after + 100
+    sleep = s.machine.ns_to_cycles(3_000_000_005)  # 300,000,001 cycles at 100 MHz (rounded up)
+    assert s.machine.cpus[0].cycles == 9 + 100 + sleep + after + 100
 
 
 # ---- futex timeouts on the virtual clock -------------------------------------------------

@@ -26,7 +26,8 @@ _SYSTEMS = {}
 def _arg(sym):
     return st.one_of(
         st.integers(0, 3),
-        st.sampled_from([0, 1, 2, 3, 4096, 2**31 - 1, 2**32 - 1, 2**63 - 1, 2**64 - 1, 0x10, 0x400001]),
+        st.sampled_from([0, 1, 2, 3, 4096, 2**31 - 1, 2**32 - 1, 2**63 - 1, 2**64 - 1, 0x10, 0x400001,
+                         1000, 10, 23]),           # the pid/tid, SIGUSR1, SIGURG: signals reach a thread
         st.integers(0, 2**64 - 1),
         st.integers(0, 4096).map(lambda o: sym["buf"] + o),
         st.integers(0, 64).map(lambda o: sym["_start"] + o),

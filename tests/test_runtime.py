@@ -66,7 +66,7 @@ def test_ten_thousand_goroutines_sum_exactly(arch, procs, seed):
         assert steals, "no work stealing observed"
         ran_on = {e.args[1] for e in rec.of(ev.SWITCH)}
         assert ran_on == {0, 1, 2, 3}, ran_on             # created on P0, run on every P
-        assert len(rec.of(ev.MSTART)) == 4                 # m0 plus three Ms made on demand
+        assert len(rec.of(ev.MSTART)) == 5                 # m0, sysmon, and three Ms made on demand
 
 
 # ---- the run queue spills to the global queue ----------------------------------------------

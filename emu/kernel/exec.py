@@ -39,6 +39,9 @@ def exec_image(k, image, entry: int, argv=("prog",), envp=(), stack_size: int = 
     cpu = k.machine.new_cpu()
     task = k.new_task(cpu)
     cpu.pc, cpu.sp = entry, sp
+    if k.isa.name == "amd64":          # the FPU state Linux starts a process with
+        cpu.write("mxcsr", 0x1F80)
+        cpu.write("fpcw", 0x37F)
     return task
 
 

@@ -10,6 +10,8 @@ Design note
      at the parent's time.
   3. CLONE_PARENT_SETTID / CLONE_CHILD_SETTID / CLONE_CHILD_CLEARTID work as in
      Linux, so a bare program can join a thread with a futex on its tid word.
+  4. The child inherits the signal mask; it has no pending signals and no
+     alternate signal stack (Linux resets it for CLONE_VM without CLONE_VFORK).
 Argument order differs per arch: x86_64 (flags, stack, ptid, ctid, tls);
 arm64 (flags, stack, ptid, tls, ctid).
 """
@@ -45,6 +47,7 @@ def sys_clone(k, t, flags, stack, ptid, a3, a4):
     ctx = parent_cpu.context()
     cpu = k.machine.new_cpu(cycles=parent_cpu.cycles)
     child = k.new_task(cpu)
+    child.blocked = t.blocked
     tid_bytes = struct.pack("<I", child.tid)
     if flags & CLONE_PARENT_SETTID:
         k.mem.copy_to_user(ptid, tid_bytes)

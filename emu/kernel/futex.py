@@ -11,10 +11,13 @@ Design note
      returns how many.
   3. WAIT_BITSET / WAKE_BITSET match waiters by bitset (WAIT_BITSET's timeout
      is absolute, as in Linux).
+  4. A wait is interruptible: a signal the thread does not block ends it with
+     -EINTR after leaving the queue (Linux restarts an untimed WAIT under
+     SA_RESTART instead; Go's futexsleep accepts either, see signal.py).
 """
 from __future__ import annotations
 
-from .errno import EAGAIN, EINVAL, ENOSYS, ETIMEDOUT, fail
+from .errno import EAGAIN, EINTR, EINVAL, ENOSYS, ETIMEDOUT, fail
 from .syscalls import syscall
 from .task import Block
 from .time import read_timespec, CLOCK_MONOTONIC, clock_ns
@@ -70,7 +73,11 @@ def futex_wait(k, t, uaddr, val, timeout, bitset, *, absolute=False, realtime=Fa
             k.futex_queues.pop(uaddr, None)
 
     return Block("futex", deadline=deadline, timeout_result=fail(ETIMEDOUT), cancel=leave,
-                 detail=(uaddr,))
+                 detail=(uaddr,), interrupt=_eintr)
+
+
+def _eintr(now: int) -> int:
+    return fail(EINTR)
 
 
 def futex_wake(k, t, uaddr, count, bitset=FUTEX_BITSET_MATCH_ANY) -> int:

@@ -9,10 +9,16 @@ Design note
      `Block`.  Bad pointers become -EFAULT through `GuestFault`, never a Python
      error; a handler that raises anything else is a kernel bug, reported as such
      with the guest's place, and the guest gets -EIO rather than a host crash.
-  3. A fault with no handler (signals arrive with the signals issue) ends the
-     process as Linux's default action would, with a report naming the thread,
-     PC, symbol+line, address and access kind, and a frame-pointer backtrace.
-  4. Output to fds 1 and 2 is captured and also streamed to `on_output`.
+  3. A fault becomes a signal to the faulting thread (signal.py): a handler
+     runs with the PC of the faulting instruction; with none (or the signal
+     blocked) the process ends as Linux's default action would, with a report
+     naming the thread, PC, symbol+line, address and access kind, and a
+     frame-pointer backtrace.  Every fatal signal ends the run that way, with
+     exit status 128+sig.
+  4. Signals are delivered in `return_to_user`, which the machine calls before
+     a slice of a CPU whose `kernel_work` a sender set; a signal also ends an
+     interruptible wait (`interrupt`).
+  5. Output to fds 1 and 2 is captured and also streamed to `on_output`.
 Rejected: calling Python runtime code from here (the kernel must be able to run
 a real Go binary one day; it cannot know our runtime).
 """
@@ -26,15 +32,15 @@ from ..machine.memory import GuestFault
 from ..machine.smp import Machine
 from ..trace import events as ev
 from . import syscalls
-from .errno import EIO, ENOSYS, fail, strerror
+from .errno import EINTR, EIO, ENOSYS, fail, strerror
+from .syscalls import NORETURN
 from .task import BLOCKED, DEAD, RUNNING, Block, Task
 
 # Families register their handlers on import.
 from . import exit as _exit, fork as _fork, fs as _fs, futex as _futex, mman as _mman  # noqa: F401,E402
 from . import sched as _sched, time as _time  # noqa: F401,E402
-
-SIGILL, SIGTRAP, SIGSEGV = 4, 5, 11
-SIGNAL_NAMES = {SIGILL: "SIGILL", SIGTRAP: "SIGTRAP", SIGSEGV: "SIGSEGV"}
+from . import signal  # noqa: E402
+from .signal import SIGSEGV, signame  # noqa: E402
 
 FIRST_PID = 1000
 
@@ -65,8 +71,17 @@ class Kernel:
         self.stdin = bytearray(stdin)
         self.output: dict[int, bytearray] = {1: bytearray(), 2: bytearray()}
         self.exit_status: int | None = None
-        self.crash: str | None = None        # the report of an unhandled fault
+        self.crash: str | None = None        # the report of a fatal signal or a deadlock
         self.futex_queues: dict[int, list[tuple[Task, int]]] = {}
+        # Signals (signal.py): the actions are per process (threads share them,
+        # CLONE_SIGHAND), as is the queue of process-directed signals; masks,
+        # thread-directed queues and alternate stacks are per Task.
+        self.sighand: list = signal.default_actions()
+        self.shared_pending: dict[int, list] = {}
+        self.sigtramp: int | None = None     # arm64 return trampoline page, mapped on first use
+        # Observers called as hook(task, sig) just before a handler's frame is
+        # built, with the interrupted registers still in the CPU (analysis tools).
+        self.delivery_hooks: list[Callable[[Task, int], None]] = []
         self.closed_fds: set[int] = set()
         # mmap placement window (set by exec): below the main thread's stack.
         self.mmap_min, self.mmap_top = self.mem.base, self.mem.limit
@@ -107,11 +122,8 @@ class Kernel:
         t = self.by_cpu[cpu.id]
         if trap.kind == SYSCALL:
             self.syscall(t)
-        elif trap.kind == FAULT:
-            sig = SIGILL if trap.access == "insn" and trap.reason == "invalid" else SIGSEGV
-            self.fatal_signal(t, sig, trap)
-        elif trap.kind == BREAK:
-            self.fatal_signal(t, SIGTRAP, trap)
+        elif trap.kind in (FAULT, BREAK):
+            signal.fault(self, t, trap)
         elif trap.kind == HALT:
             self.fatal_signal(t, SIGSEGV, Trap(FAULT, pc=trap.pc, access="insn", addr=trap.pc,
                                                reason="cpu stopped unexpectedly"))
@@ -141,7 +153,7 @@ class Kernel:
             result = fail(EIO)
         if isinstance(result, Block):
             self._block(t, result)
-        elif result is not None:           # None: the task is gone (exit)
+        elif result is not None and result is not NORETURN:   # None: the task is gone (exit)
             self.set_return(t, result)
 
     def set_return(self, t: Task, result: int) -> None:
@@ -164,8 +176,12 @@ class Kernel:
         self.set_return(t, fail(ENOSYS))
 
     def return_to_user(self, cpu: CPU) -> None:
-        """Work to do before `cpu` runs user code again (TrapHandler protocol)."""
+        """Work to do before `cpu` runs user code again (TrapHandler protocol):
+        deliver its thread's pending signals."""
         cpu.kernel_work = False
+        t = self.by_cpu.get(cpu.id)
+        if t is not None and t.state == RUNNING:
+            signal.do_signal(self, t)
 
     # ---- blocking --------------------------------------------------------------------
     def _block(self, t: Task, b: Block) -> None:
@@ -185,11 +201,27 @@ class Kernel:
         """End `t`'s wait with `result` as its syscall's return value."""
         if t.state != BLOCKED:
             raise RuntimeError(f"Kernel.wake: task {t.tid} is {t.state}, not blocked")
+        self._end_wait(t, result, waker, "woken")
+
+    def interrupt(self, t: Task, sender: Task | None = None) -> None:
+        """A signal ends `t`'s wait: leave its wait queues (Block.cancel); the
+        syscall returns what Block.interrupt says (-EINTR without one: only a
+        fatal signal interrupts such a wait, and the thread never sees it)."""
+        if t.state != BLOCKED:
+            raise RuntimeError(f"Kernel.interrupt: task {t.tid} is {t.state}, not blocked")
+        b = t.block
+        if b.cancel is not None:
+            b.cancel()
+        at = sender.cpu.cycles if sender is not None else self.machine.now()
+        result = b.interrupt(max(at, t.cpu.cycles)) if b.interrupt is not None else fail(EINTR)
+        self._end_wait(t, result, sender, "signal")
+
+    def _end_wait(self, t: Task, result: int, waker: Task | None, how: str) -> None:
         b = t.block
         t.state, t.block = RUNNING, None
         at = waker.cpu.cycles if waker is not None else self.machine.now()
         self.machine.wake(t.cpu, at)
-        self.emit(t, ev.WAKE, b.reason, "woken")
+        self.emit(t, ev.WAKE, b.reason, how)
         self.set_return(t, result)
 
     # ---- ending --------------------------------------------------------------------
@@ -198,6 +230,7 @@ class Kernel:
         from .futex import futex_wake
         t.state, t.exit_code = DEAD, code
         self.emit(t, ev.THREAD_EXIT, t.tid, code)
+        signal.exit_signals(self, t)
         if t.clear_child_tid:
             try:
                 self.mem.copy_to_user(t.clear_child_tid, b"\0\0\0\0")
@@ -219,10 +252,13 @@ class Kernel:
         self.emit(t, ev.EXIT, self.exit_status)
         self.machine.halt()
 
-    def fatal_signal(self, t: Task, sig: int, trap: Trap) -> None:
-        """Default action of SIGSEGV / SIGILL / SIGTRAP: kill the process, report it."""
-        self.emit(t, ev.FAULT, SIGNAL_NAMES[sig], trap.access, trap.addr, trap.reason)
-        self.crash = self.crash_report(t, sig, trap)
+    def fatal_signal(self, t: Task, sig: int, trap: Trap | None = None, why: str = "") -> None:
+        """Default action of a fatal signal in thread `t`: kill the process with
+        exit status 128+sig, and report it.  `trap` is the hardware fault behind
+        the signal, if any; otherwise `why` says where the signal came from."""
+        if trap is not None:
+            self.emit(t, ev.FAULT, signame(sig), trap.access, trap.addr, trap.reason)
+        self.crash = self.crash_report(t, sig, trap, why)
         self.exit_process(128 + sig, t)
 
     def deadlock(self) -> None:
@@ -263,14 +299,20 @@ class Kernel:
             fp = nxt
         return out
 
-    def crash_report(self, t: Task, sig: int, trap: Trap) -> str:
-        what = {"read": "read from", "write": "write to", "exec": "execute at",
-                "insn": "instruction at"}.get(trap.access, trap.access)
-        code = "SEGV_MAPERR" if trap.reason == "unmapped" else "SEGV_ACCERR" if trap.reason == "protected" else ""
-        lines = [f"gosched-emu: thread {t.tid} (cpu {t.cpu.id}) killed by {SIGNAL_NAMES[sig]}"
-                 + (f" ({code})" if code and sig == SIGSEGV else "")
-                 + f": {what} {trap.reason} address {trap.addr:#x}",
-                 f"  pc  {self.where(trap.pc)}"]
+    def crash_report(self, t: Task, sig: int, trap: Trap | None = None, why: str = "") -> str:
+        head = f"gosched-emu: thread {t.tid} (cpu {t.cpu.id}) killed by {signame(sig)}"
+        if trap is None:
+            lines = [f"{head}: {why}" if why else head, f"  pc  {self.where(t.cpu.pc)}"]
+        elif trap.kind == BREAK:
+            lines = [f"{head}: breakpoint", f"  pc  {self.where(trap.pc)}"]
+        else:
+            what = {"read": "read from", "write": "write to", "exec": "execute at",
+                    "insn": "instruction at"}.get(trap.access, trap.access)
+            code = ("SEGV_MAPERR" if trap.reason == "unmapped" else
+                    "SEGV_ACCERR" if trap.reason == "protected" else "")
+            lines = [head + (f" ({code})" if code and sig == SIGSEGV else "")
+                     + f": {what} {trap.reason} address {trap.addr:#x}",
+                     f"  pc  {self.where(trap.pc)}"]
         for i, ret in enumerate(self.backtrace(t.cpu)):
             lines.append(f"  #{i}  {self.where(ret)}")
         return "\n".join(lines)

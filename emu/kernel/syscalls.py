@@ -9,6 +9,9 @@ Design note
      the two, so a handler is written once for both arches.
   3. A name with no handler, or a number with no name, returns -ENOSYS and
      leaves a trace event (reported once per number).
+  4. A handler returns its result (negative = -errno), a `Block`, None when
+     the calling thread is gone (exit), or `NORETURN` when it has set the
+     thread's registers itself (rt_sigreturn): then no return value is written.
 Rejected: a method per syscall on one Kernel class (one file for everything);
 per-arch handler copies (the arches differ in numbers and in a few layouts only).
 """
@@ -37,6 +40,16 @@ NUMBERS: dict[str, tuple[int | None, int | None]] = {
 _ARCH_COLUMN = {"amd64": 0, "arm64": 1}
 
 HANDLERS: dict[str, Callable] = {}
+
+
+class _NoReturn:
+    """The type of `NORETURN` (a singleton)."""
+
+    def __repr__(self) -> str:
+        return "NORETURN"
+
+
+NORETURN = _NoReturn()   # a handler's result: "the registers are set; write no return value"
 
 
 def syscall(fn: Callable) -> Callable:

@@ -2,12 +2,15 @@
 
 Time comes from the calling CPU's cycle count (emu/machine/smp.py), never the
 host: CLOCK_MONOTONIC counts from boot, CLOCK_REALTIME adds a fixed epoch.
+A sleep is interruptible: a signal ends it with -EINTR, having written the time
+left to `rem` (relative sleeps only), even under SA_RESTART, as in Linux.
 """
 from __future__ import annotations
 
 import struct
 
-from .errno import EINVAL, fail
+from ..machine.memory import GuestFault
+from .errno import EFAULT, EINTR, EINVAL, fail
 from .syscalls import syscall
 from .task import Block
 
@@ -44,9 +47,24 @@ def clock_ns(k, t, clock: int) -> int | None:
     return None
 
 
-def sleep_until(k, t, deadline_ns_mono: int, reason: str) -> Block:
+def sleep_until(k, t, deadline_ns_mono: int, reason: str, rem: int = 0) -> Block:
+    """Sleep until the monotonic deadline; a signal ends the sleep early with
+    -EINTR and the time left in `rem` (if not 0), as Linux's do_nanosleep."""
     deadline = k.machine.ns_to_cycles(deadline_ns_mono)
-    return Block(reason, deadline=max(deadline, k.now(t)), timeout_result=0, detail=(deadline_ns_mono,))
+
+    def interrupted(now: int) -> int:
+        left = deadline_ns_mono - k.machine.cycles_to_ns(now)
+        if left <= 0:
+            return 0
+        if rem:
+            try:
+                write_timespec(k, rem, left)
+            except GuestFault:
+                return fail(EFAULT)
+        return fail(EINTR)
+
+    return Block(reason, deadline=max(deadline, k.now(t)), timeout_result=0, detail=(deadline_ns_mono,),
+                 interrupt=interrupted)
 
 
 @syscall
@@ -64,7 +82,7 @@ def sys_nanosleep(k, t, req, rem):
     if ns is None:
         return fail(EINVAL)
     now = k.machine.cycles_to_ns(k.now(t))
-    return sleep_until(k, t, now + ns, "nanosleep")
+    return sleep_until(k, t, now + ns, "nanosleep", rem)
 
 
 @syscall
@@ -75,4 +93,4 @@ def sys_clock_nanosleep(k, t, clock, flags, req, rem):
         return fail(EINVAL)
     offset = now - k.machine.cycles_to_ns(k.now(t))      # realtime epoch, if any
     target = ns - offset if flags & TIMER_ABSTIME else k.machine.cycles_to_ns(k.now(t)) + ns
-    return sleep_until(k, t, target, "clock_nanosleep")
+    return sleep_until(k, t, target, "clock_nanosleep", 0 if flags & TIMER_ABSTIME else rem)

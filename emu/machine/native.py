@@ -85,9 +85,36 @@ class RegisterFile:
         _uc_write_batch(self._uch, self._ids, self._ptrs, self._n)
 
     def read(self, uc_id: int) -> int:
+        """One 64-bit register.  (A narrower register leaves the upper bytes alone:
+        use CPU.read for those.)"""
         _uc_reg_read(self._uch, uc_id, self._one_ref)
         return self._one.value
 
     def write(self, uc_id: int, value: int) -> None:
         self._one.value = value & 0xFFFF_FFFF_FFFF_FFFF
         _uc_reg_write(self._uch, uc_id, self._one_ref)
+
+
+class VectorFile:
+    """Batch access to a CPU's 128-bit vector registers as one block of bytes:
+    16 little-endian bytes per register, in list order (one libunicorn call,
+    ~1 us, instead of ~6 us per register through the wrapper)."""
+
+    def __init__(self, uc: unicorn.Uc, uc_ids: list[int]):
+        n = len(uc_ids)
+        self._uch = uc._uch
+        self._n = n
+        self._ids = (ctypes.c_int * n)(*uc_ids)
+        self._buf = (ctypes.c_uint8 * (16 * n))()
+        base = ctypes.addressof(self._buf)
+        self._ptrs = (ctypes.c_void_p * n)(*[base + 16 * i for i in range(n)])
+
+    def read_all(self) -> bytes:
+        _uc_read_batch(self._uch, self._ids, self._ptrs, self._n)
+        return bytes(self._buf)
+
+    def write_all(self, raw: bytes) -> None:
+        if len(raw) != 16 * self._n:
+            raise ValueError(f"VectorFile.write_all: {len(raw)} bytes for {self._n} 16-byte registers")
+        ctypes.memmove(self._buf, raw, len(raw))
+        _uc_write_batch(self._uch, self._ids, self._ptrs, self._n)

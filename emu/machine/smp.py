@@ -2,8 +2,9 @@
 
 Design note
   1. Virtual time is counted in cycles; one instruction is one cycle and
-     `clock_hz` converts cycles to nanoseconds (default 1 GHz, so 1 instruction =
-     1 ns).  Each CPU keeps its own cycle count, as real cores run in parallel;
+     `clock_hz` converts cycles to nanoseconds (default 100 MHz, so 1 instruction =
+     10 ns: a slow teaching CPU, on which sysmon's 10 ms preemption period is
+     only a million instructions).  Each CPU keeps its own cycle count, as real cores run in parallel;
      the machine's "now" is the count of the runnable CPU that is furthest behind.
   2. A policy picks which runnable CPU runs the next slice and how long:
        round-robin  the CPU furthest behind (lowest id on ties) runs `quantum`
@@ -36,6 +37,7 @@ from .memory import Memory
 
 RUN, BLOCKED, OFF = "run", "blocked", "off"
 POLICIES = ("round-robin", "random", "step")
+DEFAULT_CLOCK_HZ = 100_000_000
 
 
 class TrapHandler(Protocol):
@@ -60,7 +62,7 @@ class Machine:
     """The hardware of one emulated computer.  See the module note."""
 
     def __init__(self, arch: str | ISA, *, seed: int = 0, policy: str = "round-robin",
-                 quantum: int = 10_000, window: int | None = None, clock_hz: int = 1_000_000_000,
+                 quantum: int = 10_000, window: int | None = None, clock_hz: int = DEFAULT_CLOCK_HZ,
                  arena_base: int = 0x400000, arena_size: int = 1 << 30,
                  recorder: Recorder | None = None):
         if policy not in POLICIES:

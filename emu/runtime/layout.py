@@ -61,6 +61,7 @@ STACK_GUARD = 928             # stackGuard: stackguard0 = stack.lo + StackGuard
 STACK_PREEMPT = 0xFFFFFFFFFFFFFADE   # stackPreempt (-1314): larger than any SP
 FIXED_STACK = 8192            # initial goroutine stack (a power of two)
 G0_STACK = 64 * 1024          # each M's g0 stack (fixed)
+GSIGNAL_STACK = 32 * 1024     # each M's signal stack (installed with sigaltstack)
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,10 @@ M = struct("m", "An OS thread (runtime2.go m).", [
     ("printbuf", 8, 1, False, "512-byte buffer for print"),
     ("waitlock", 8, 1, False, "lock gopark hands to park_m, released after the G is parked"),
     ("waitreason", 1),
+    ("signalPending", 4, 1, False, "a SIGURG is on its way to this M (preemptM)"),
+    ("preemptGen", 4, 1, False, "counts completed preemption signals"),
+    ("sigmask", 8, 1, False, "signal mask for the thread (0: nothing blocked)"),
+    ("scratch", 8, 4, False, "M-private words for syscall arguments (timespec, stack_t, sigaction)"),
 ])
 
 P = struct("p", "A processor: the resource needed to run Go code (runtime2.go p).", [
@@ -205,6 +210,9 @@ P = struct("p", "A processor: the resource needed to run Go code (runtime2.go p)
     ("runq", 8, RUNQ_SIZE, False, "ring of *g"),
     ("runnext", 8, 1, False, "G to run next, ahead of runq (it inherits the time slice)"),
     ("gFree_head", 8), ("gFree_n", 4),
+    ("preempt", 1, 1, False, "this P should enter the scheduler as soon as possible"),
+    ("sysmontick_schedtick", 4, 1, False, "schedtick sysmon last saw"),
+    ("sysmontick_schedwhen", 8, 1, False, "when sysmon saw that schedtick (ns)"),
 ])
 
 SCHEDT = struct("schedt", "Global scheduler state (runtime2.go schedt).", [
@@ -280,7 +288,7 @@ def go_asm_inc() -> str:
     out += [f".equ {n}, {v}" for v, n in G_STATUS_NAMES.items()]
     out += [f".equ _Gscan, {_Gscan}", "", "/* stack constants */",
             f".equ StackGuard, {STACK_GUARD}", f".equ StackPreempt, {STACK_PREEMPT:#x}",
-            f".equ G0_STACK, {G0_STACK}", ""]
+            f".equ G0_STACK, {G0_STACK}", f".equ GSIGNAL_STACK, {GSIGNAL_STACK}", ""]
     return "\n".join(out) + "\n"
 
 

@@ -19,17 +19,22 @@ MUTEX_UNLOCKED, MUTEX_LOCKED, MUTEX_SLEEPING = 0, 1, 2
 
 
 def lock(rt, l: int):
-    """Acquire the mutex at address `l` (generator)."""
+    """Acquire the mutex at address `l` (generator).
+
+    As Go's lock2: a waiter that has slept takes the lock as MUTEX_SLEEPING, not
+    MUTEX_LOCKED, because other sleepers may remain -- their wakeup must not be lost.
+    """
     mem = rt.mem
-    while True:
+    v = mem.read_u64(l)
+    mem.write_u64(l, MUTEX_LOCKED)              # xchg(l, locked)
+    while v != MUTEX_UNLOCKED:
         v = mem.read_u64(l)
+        mem.write_u64(l, MUTEX_SLEEPING)        # xchg(l, sleeping)
         if v == MUTEX_UNLOCKED:
-            mem.write_u64(l, MUTEX_LOCKED)
-            m = rt.getm()
-            m.locks = m.locks + 1
-            return
-        mem.write_u64(l, MUTEX_SLEEPING)
+            break
         yield from futexsleep(rt, l, MUTEX_SLEEPING)
+    m = rt.getm()
+    m.locks = m.locks + 1
 
 
 def unlock(rt, l: int):

@@ -20,7 +20,7 @@ and watching that happen is part of the lesson).
 from __future__ import annotations
 
 from .g import malg
-from .layout import G0_STACK, M, SCHEDT, _Gpreempted, _Grunnable, _Grunning, _Gsyscall, _Gwaiting
+from .layout import G0_STACK, GSIGNAL_STACK, M, SCHEDT, _Gpreempted, _Grunnable, _Grunning, _Gsyscall, _Gwaiting
 from .lock import lock, notesleep, noteclear, notewakeup, unlock
 from .malloc import persistentalloc
 from .oslinux import gettid, newosproc
@@ -37,6 +37,8 @@ def allocm(rt):
     g0 = yield from malg(rt, G0_STACK)
     mp.g0, g0.m = g0.addr, mp.addr
     mp.printbuf = yield from persistentalloc(rt, PRINTBUF)
+    gsignal = yield from malg(rt, GSIGNAL_STACK)          # mpreinit
+    mp.gsignal, gsignal.m = gsignal.addr, mp.addr
     mp.id = s.mnext
     s.mnext = s.mnext + 1
     s.mcount = s.mcount + 1
@@ -46,11 +48,15 @@ def allocm(rt):
     return mp
 
 
-def newm(rt, pp, spinning: bool):
-    """Create a new M that will start running with pp (generator)."""
+MSTART_SYSMON = 1     # m.mstartfn value: run sysmon instead of schedule (Go stores a func)
+
+
+def newm(rt, pp, spinning: bool, sysmon: bool = False):
+    """Create a new M that will start running with pp, or sysmon (generator)."""
     mp = yield from allocm(rt)
     mp.nextp = pp.addr if pp else 0
     mp.spinning = 1 if spinning else 0
+    mp.mstartfn = MSTART_SYSMON if sysmon else 0
     g0 = rt.g(mp.g0)
     yield from newosproc(rt, mp, g0.stack.hi)
 
@@ -59,9 +65,16 @@ def newm(rt, pp, spinning: bool):
 def mstart1(rt):
     """mstart1(): the Go half of mstart, on g0 of a new M: minit, then schedule()."""
     from .sched import schedule
+    from .signal import initsig, minitSignals
+    from .sysmon import sysmon
     mp = rt.getm()
     mp.procid = yield from gettid(rt)          # minit
+    yield from minitSignals(rt)
     rt.emit(ev.MSTART, mp.id, mp.procid)
+    if mp.addr == rt.m0.addr:
+        yield from initsig(rt)                 # mstartm0
+    if mp.mstartfn == MSTART_SYSMON:
+        yield from sysmon(rt)                  # never returns
     if mp.addr != rt.m0.addr:
         pp = rt.p(mp.nextp)
         mp.nextp = 0
@@ -180,6 +193,8 @@ def checkdead(rt):
     while g:
         gp = rt.g(g)
         st = gp.atomicstatus & ~0x1000
+        if st == _Gpreempted and rt.preempt_park:
+            return                        # sysmon will resume it (our stand-in for resumeG)
         if st in (_Gwaiting, _Gpreempted):
             waiting += 1
         elif st in (_Grunnable, _Grunning, _Gsyscall):

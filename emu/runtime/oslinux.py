@@ -30,8 +30,11 @@ def sysAlloc(rt, n: int):
 
 
 def newosproc(rt, mp, stk: int):
-    """Start an OS thread for mp on stack stk, running mstart with g = mp.g0."""
+    """Start an OS thread for mp on stack stk, running mstart with g = mp.g0.
+    Signals are blocked around clone, so the thread takes none before minit."""
+    yield from sigprocmask(rt, 0xFFFF_FFFF_FFFF_FFFF)
     ret = yield from call("runtime.clone", CLONE_FLAGS, stk, mp.addr, mp.g0, rt.addr("runtime.mstart"))
+    yield from sigprocmask(rt, rt.getm().sigmask)
     if ret >= 1 << 63:
         from .print import throw
         yield from throw(rt, f"newosproc: clone failed, errno {-(ret - (1 << 64))}")
@@ -47,3 +50,63 @@ def exit_(rt, code: int):
 
 def gettid(rt):
     return (yield from call("runtime.gettid"))
+
+
+# ---- time, signals (Go: os_linux.go, signal_unix.go) -------------------------------------
+SIG_SETMASK = 2
+CLOCK_MONOTONIC = 1
+
+
+def _scratch(rt) -> int:
+    """The current M's scratch words (syscall arguments that need memory)."""
+    return rt.getm().addr + rt.getm().layout.offset("scratch")
+
+
+def nanotime(rt):
+    """Monotonic time in ns, from clock_gettime (generator)."""
+    ts = _scratch(rt)
+    yield from call("runtime.clock_gettime", CLOCK_MONOTONIC, ts)
+    return rt.mem.read_u64(ts) * 1_000_000_000 + rt.mem.read_u64(ts + 8)
+
+
+def usleep(rt, usec: int):
+    ts = _scratch(rt)
+    rt.mem.write_u64(ts, usec // 1_000_000)
+    rt.mem.write_u64(ts + 8, usec % 1_000_000 * 1000)
+    yield from call("runtime.nanosleep", ts)
+
+
+def sigaltstack(rt, lo: int, size: int):
+    st = _scratch(rt)
+    rt.mem.write_u64(st, lo)
+    rt.mem.write_u64(st + 8, 0)
+    rt.mem.write_u64(st + 16, size)
+    r = yield from call("runtime.sigaltstack", st, 0)
+    if r:
+        from .print import throw
+        yield from throw(rt, f"sigaltstack failed: {r - (1 << 64) if r >> 63 else r}")
+
+
+def sigprocmask(rt, mask: int):
+    """Set the thread's blocked mask (SIG_SETMASK) (generator)."""
+    p = _scratch(rt)
+    rt.mem.write_u64(p, mask)
+    yield from call("runtime.rtsigprocmask", SIG_SETMASK, p, 0, 8)
+
+
+def sigaction(rt, sig: int, handler: int, flags: int, restorer: int, mask: int):
+    act = _scratch(rt)
+    for i, v in enumerate((handler, flags, restorer, mask)):
+        rt.mem.write_u64(act + 8 * i, v)
+    r = yield from call("runtime.rt_sigaction", sig, act, 0, 8)
+    if r:
+        from .print import throw
+        yield from throw(rt, f"sigaction failed for signal {sig}")
+
+
+def tgkill(rt, tgid: int, tid: int, sig: int):
+    return (yield from call("runtime.tgkill", tgid, tid, sig))
+
+
+def getpid(rt):
+    return (yield from call("runtime.getpid"))

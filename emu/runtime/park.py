@@ -13,7 +13,7 @@ Design note
 """
 from __future__ import annotations
 
-from .layout import _Grunnable, _Grunning, _Gwaiting
+from .layout import _Gpreempted, _Grunnable, _Grunning, _Gwaiting
 from .pycall import call, export
 from .print import throw
 from .g import casgstatus
@@ -65,10 +65,23 @@ def goready(rt, gp):
 
 
 def ready(rt, gp, next_: bool):
-    from .m import wakep
+    """Mark gp ready to run: onto the current P's queue, or the global queue when the
+    caller has no P (sysmon).  Accepts _Gwaiting and, as Go's resumeG path does,
+    _Gpreempted (which passes through _Gwaiting)."""
+    from .lock import lock, unlock
+    from .m import schedlock, wakep
+    from .p import globrunqput
     status = gp.atomicstatus
-    if status != _Gwaiting:
+    if status == _Gpreempted:
+        yield from casgstatus(rt, gp, _Gpreempted, _Gwaiting)
+    elif status != _Gwaiting:
         yield from throw(rt, f"bad g->status in ready (goroutine {gp.goid}: {status})")
     yield from casgstatus(rt, gp, _Gwaiting, _Grunnable)
-    runqput(rt, rt.getp(), gp, next_)
+    mp = rt.getm()
+    if mp.p:
+        runqput(rt, rt.getp(), gp, next_)
+    else:
+        yield from lock(rt, schedlock(rt))
+        globrunqput(rt, gp)
+        yield from unlock(rt, schedlock(rt))
     yield from wakep(rt)

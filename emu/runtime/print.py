@@ -7,7 +7,7 @@ go to standard error, exactly as Go prints them, and exit with status 2.
 """
 from __future__ import annotations
 
-from .layout import _Gdead, _Grunnable, _Grunning, _Gsyscall, _Gwaiting
+from .layout import _Gdead, _Gpreempted, _Grunnable, _Grunning, _Gsyscall, _Gwaiting
 from .oslinux import exit_, write
 from .pycall import export
 
@@ -49,6 +49,15 @@ def where(rt, pc: int) -> str:
     return s + (f"\n\t{line.file}:{line.line}" if line else "")
 
 
+def _parked_in(rt, gp) -> int:
+    """Where a G that is switched out called into the runtime: its saved SP points at
+    the cookie of the Python frame that called mcall, which knows its caller."""
+    if not gp.sched.sp or gp.atomicstatus & ~0x1000 in (_Grunning, _Gdead):
+        return 0
+    frame = rt.boundary.frames.get(rt.mem.read_u64(gp.sched.sp))
+    return frame.caller if frame else 0
+
+
 def goroutine_dump(rt) -> str:
     """Go's traceback of all goroutines, as much as hand-written asm allows: the
     header, and where a parked G called into the runtime."""
@@ -65,11 +74,13 @@ def goroutine_dump(rt) -> str:
             elif s == _Gwaiting:
                 state = WAIT_REASONS.get(gp.waitreason, "waiting")
             else:
-                state = {_Grunnable: "runnable", _Grunning: "running", _Gsyscall: "syscall"}.get(s, str(s))
+                state = {_Grunnable: "runnable", _Grunning: "running", _Gsyscall: "syscall",
+                         _Gpreempted: "preempted"}.get(s, str(s))
             out.append(f"goroutine {gp.goid} [{state}]:")
-            if s == _Gwaiting and gp.sched.sp:
-                out.append(where(rt, rt.mem.read_u64(gp.sched.sp + 8)))
-            if gp.gopc:
+            caller = _parked_in(rt, gp)
+            if caller:
+                out.append(where(rt, caller))
+            if gp.gopc and gp.goid != 1:
                 out.append(f"created by {where(rt, gp.gopc)}")
             out.append("")
         g = gp.alllink

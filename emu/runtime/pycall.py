@@ -104,6 +104,7 @@ class Frame:
     export: Export
     stub: int
     pending: int = 0                                 # results expected from that call
+    caller: int = 0                                  # the machine code's return address
 
 
 PYRET = "runtime.pyret"
@@ -122,7 +123,7 @@ def pytext_source(isa) -> str:
         lines += [f"{sym}:".ljust(32) + f"{c} {e.fn.__module__.split('.')[-1]}.{e.fn.__name__}: {e.doc}"[:110],
                   f"    {trap}", f"    {ret}"]
     lines += [f"{PYRET}:".ljust(32) + f"{c} machine code called from Python returns here",
-              f"    {trap}", "runtime.pytext_end:", ""]
+              f"    {trap}", "runtime.pytext_end:", f"    {trap}".ljust(32) + f"{c} a guard, so no other symbol starts here", ""]
     return "\n".join(lines)
 
 
@@ -141,6 +142,8 @@ class Boundary:
         isa = self.isa
         names = [r.name for r in isa.gprs]
         self.arg_idx = [names.index(n) for n in isa.abi_args]
+        self.sp_idx = names.index(isa.sp)
+        self.lr_idx = names.index(isa.lr) if isa.lr else None
         self.stub_ret = 1 if isa.name == "amd64" else 4       # size of the trap instruction
         self.calls = 0
 
@@ -167,7 +170,8 @@ class Boundary:
             rec.emit(cpu.cycles, cpu.id, ev.PYCALL, e.symbol, *args)
         result = e.fn(self.rt, *args)
         if inspect.isgenerator(result):
-            self._resume(cpu, Frame(result, e, pc), None)
+            caller = regs[self.lr_idx] if self.lr_idx is not None else self.rt.mem.read_u64(regs[self.sp_idx])
+            self._resume(cpu, Frame(result, e, pc, caller=caller), None)
         else:
             self._return(cpu, pc, e, result)
 

@@ -22,7 +22,7 @@ machine code, and there would be nothing to watch); a global run queue only
 from __future__ import annotations
 
 from .g import allgadd, casgstatus, gfget, gfput, malg
-from .layout import STACK_GUARD, _Gdead, _Grunnable, _Grunning, GOBUF
+from .layout import GSIGNAL_STACK, STACK_GUARD, _Gdead, _Grunnable, _Grunning, GOBUF
 from .lock import lock, unlock
 from .m import mget, handoffp, schedlock, startm, stopm, wakep
 from .malloc import persistentalloc
@@ -49,6 +49,8 @@ def schedinit(rt, argc, argv):
     s.allm = m0.addr
     m0.cheaprand = rt.rand.getrandbits(64)
     m0.procid = yield from gettid(rt)
+    gsignal = yield from malg(rt, GSIGNAL_STACK)
+    m0.gsignal, gsignal.m = gsignal.addr, m0.addr
     yield from procresize(rt, rt.gomaxprocs)
 
 
@@ -71,7 +73,10 @@ def _at_random(rt, argc: int, argv: int) -> bytes:
 @export("runtime.main")
 def main(rt):
     """runtime.main(): the main goroutine: run main.main, then exit(0)."""
+    from .m import newm
     rt.sched.main_started = 1
+    if rt.sysmon:
+        yield from newm(rt, None, False, sysmon=True)
     yield from call("main.main", nresults=0)
     yield from exit_(rt, 0)
 
@@ -262,7 +267,11 @@ def gosched(rt):
 @export("runtime.gosched_m")
 def gosched_m(rt, gpaddr):
     """gosched_m(gp): on g0: gp -> _Grunnable on the global queue; schedule."""
-    gp = rt.g(gpaddr)
+    yield from goschedImpl(rt, rt.g(gpaddr))
+
+
+def goschedImpl(rt, gp):
+    """Put the current G on the global run queue and schedule (never returns)."""
     yield from casgstatus(rt, gp, _Grunning, _Grunnable)
     dropg(rt)
     yield from lock(rt, schedlock(rt))

@@ -31,13 +31,18 @@ class Throw(Exception):
 class Runtime:
     """One runtime instance on one machine (the state of package runtime)."""
 
-    def __init__(self, machine, kernel, image, *, gomaxprocs: int, pycall_cycles: int = 20):
+    def __init__(self, machine, kernel, image, *, gomaxprocs: int, pycall_cycles: int = 20,
+                 user_files: set[str] = frozenset(), forcePreemptNS: int = 10_000_000,
+                 sysmon: bool = True, preempt_park: bool = False):
         from .pycall import Boundary
         self.machine, self.kernel, self.image = machine, kernel, image
         self.isa, self.mem = machine.isa, machine.memory
         self.recorder = machine.recorder
         self.gomaxprocs = gomaxprocs
         self.pycall_cycles = pycall_cycles
+        self.forcePreemptNS = forcePreemptNS    # sysmon preempts a G that ran this long (Go: 10 ms)
+        self.sysmon = sysmon                    # start the sysmon M in runtime.main
+        self.preempt_park = preempt_park        # preempted Gs park in _Gpreempted (sysmon readies them)
         sym = image.symbols
         self.sched = SchedtView(self.mem, sym["runtime.sched"])
         self.m0 = MView(self.mem, sym["runtime.m0"])
@@ -47,6 +52,8 @@ class Runtime:
         self.handoff: dict[int, object] = {}
         self.rand = random.Random(0)        # reseeded from AT_RANDOM in schedinit
         self.boundary = Boundary(self)
+        from .preempt import SafePoints
+        self.safepoints = SafePoints(image, set(user_files))
         self.fatal: str | None = None       # the fatal error text, once thrown
         self._g_id = self.isa.reg(self.isa.g).uc_id
         machine.map_python_text(self.boundary.lo, self.boundary.hi, self.boundary.trap)

@@ -24,6 +24,8 @@ THREAD_EXIT = "thread_exit"
 FAULT = "fault"            # a CPU fault: access, addr, reason
 ENOSYS = "enosys"          # an unimplemented syscall number
 EXIT = "exit"              # the process ended: status
+SIGNAL = "signal"          # a handler was entered: sig, handler, frame address, on the altstack
+SIGRETURN = "sigreturn"    # rt_sigreturn restored a frame: pc, sp
 # Scheduler events (emitted by emu/runtime).
 GSTATUS = "gstatus"        # a G changed status: goid, old, new, g address
 SWITCH = "switch"          # an M switched to a G: m id, p id, goid
@@ -34,6 +36,8 @@ MSTART = "mstart"          # an M started running: m id, tid
 
 # How each kind reads in a text trace ({0} is the first argument ...).
 FORMATS = {
+    SIGNAL: "signal {0} to handler {1:#x}, frame {2:#x}, on altstack: {3}",
+    SIGRETURN: "sigreturn to pc {0:#x}, sp {1:#x}",
     GSTATUS: "g{0} {1} -> {2}",
     SWITCH: "m{0} p{1} runs g{2}",
     STEAL: "p{0} stole {2} G(s) from p{1}",

@@ -11,16 +11,18 @@
 # then returns, which exits with status 0.  Which worker squares which job,
 # and in what order the results arrive, depends on --procs and --seed; the sum
 # does not.  Because jobs has room for all NJOBS words, main never blocks while
-# sending them: workers that were already waiting take a job directly from
-# main, the rest take theirs from the buffer.  A worker blocks on results
-# until main receives, so most workers are parked on results' send queue
-# before main starts collecting.
+# sending them.  With one P (--procs 1) no worker runs until main blocks in its
+# first receive on results, so every job goes through the buffer.  With more
+# Ps, workers start on the other Ps (stolen from main's run queue) while main is
+# still spawning: a worker already waiting in its receive gets its job handed
+# over directly by main's send, and a worker with a result waits on results'
+# send queue until main collects it.
 #
 # In Go:
-#   func worker() { for n := range jobs { results <- n * n } }
+#   func worker(i int) { for n := range jobs { results <- n * n } }
 #   func main() {
 #       jobs, results = make(chan int, 1000), make(chan int)
-#       for i := 0; i < 1000; i++ { go worker() }
+#       for i := 0; i < 1000; i++ { go worker(i) }
 #       for n := 0; n < 1000; n++ { jobs <- n }
 #       close(jobs)
 #       sum := 0

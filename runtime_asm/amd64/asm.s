@@ -213,6 +213,128 @@ runtime.goexit:
     call runtime.goexit1                # Python: mcall(goexit0); never returns
     jmp bad_goexit
 
+# func sigtramp(sig uint32, info *siginfo, ctx unsafe.Pointer)
+# The handler the kernel calls for every signal the runtime installs, on the
+# signal stack (gsignal) with the C calling convention: rdi, rsi, rdx.  Moves to
+# Go's ABI (g in R14 from TLS, arguments in RAX RBX RCX), calls sigtrampgo, and
+# returns into sa_restorer (sigreturn__sigaction), which calls rt_sigreturn.
+# Preserves the C callee-saved registers.
+.globl runtime.sigtramp
+runtime.sigtramp:
+    # C ABI -> Go ABI: keep the C callee-saved registers
+    push rbx
+    push rbp
+    push r12
+    push r13
+    push r14
+    push r15
+    sub rsp, 8                          # keep RSP 16-byte aligned at the call
+
+    # g from TLS, arguments in Go's registers
+    mov r14, qword ptr fs:[-8]
+    mov rax, rdi                        # rax = sig
+    mov rbx, rsi                        # rbx = info
+    mov rcx, rdx                        # rcx = ctx (the ucontext to edit)
+    call runtime.sigtrampgo             # Python: sighandler
+
+    add rsp, 8
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbp
+    pop rbx
+    ret                                 # into sa_restorer
+
+# func asyncPreempt()
+# Injected by the SIGURG handler (pushCall): it looks as if the interrupted code
+# called it, with the resume PC pushed as the return address.  Saves every
+# register the interrupted code may have live -- flags first, before anything can
+# change them -- calls asyncPreempt2 (which switches away through mcall), and,
+# when this G runs again, restores them all and returns to the resume PC.
+# Frame (Go's mkpreempt layout): [rsp+0..104] RAX RCX RDX RBX RSI RDI R8-R15,
+# [rsp+112+16i] X0-X15; above it RFLAGS, then the caller's RBP.  Clobbers nothing.
+.globl runtime.asyncPreempt
+runtime.asyncPreempt:
+    push rbp
+    mov rbp, rsp
+    pushfq                              # flags first
+    sub rsp, 368
+
+    # the general registers
+    mov qword ptr [rsp + 0], rax
+    mov qword ptr [rsp + 8], rcx
+    mov qword ptr [rsp + 16], rdx
+    mov qword ptr [rsp + 24], rbx
+    mov qword ptr [rsp + 32], rsi
+    mov qword ptr [rsp + 40], rdi
+    mov qword ptr [rsp + 48], r8
+    mov qword ptr [rsp + 56], r9
+    mov qword ptr [rsp + 64], r10
+    mov qword ptr [rsp + 72], r11
+    mov qword ptr [rsp + 80], r12
+    mov qword ptr [rsp + 88], r13
+    mov qword ptr [rsp + 96], r14
+    mov qword ptr [rsp + 104], r15
+
+    # the vector registers, all 128 bits
+    movups xmmword ptr [rsp + 112], xmm0
+    movups xmmword ptr [rsp + 128], xmm1
+    movups xmmword ptr [rsp + 144], xmm2
+    movups xmmword ptr [rsp + 160], xmm3
+    movups xmmword ptr [rsp + 176], xmm4
+    movups xmmword ptr [rsp + 192], xmm5
+    movups xmmword ptr [rsp + 208], xmm6
+    movups xmmword ptr [rsp + 224], xmm7
+    movups xmmword ptr [rsp + 240], xmm8
+    movups xmmword ptr [rsp + 256], xmm9
+    movups xmmword ptr [rsp + 272], xmm10
+    movups xmmword ptr [rsp + 288], xmm11
+    movups xmmword ptr [rsp + 304], xmm12
+    movups xmmword ptr [rsp + 320], xmm13
+    movups xmmword ptr [rsp + 336], xmm14
+    movups xmmword ptr [rsp + 352], xmm15
+
+    # switch away; returns when this G is scheduled again
+    call runtime.asyncPreempt2
+
+    # restore everything, in reverse
+    movups xmm15, xmmword ptr [rsp + 352]
+    movups xmm14, xmmword ptr [rsp + 336]
+    movups xmm13, xmmword ptr [rsp + 320]
+    movups xmm12, xmmword ptr [rsp + 304]
+    movups xmm11, xmmword ptr [rsp + 288]
+    movups xmm10, xmmword ptr [rsp + 272]
+    movups xmm9, xmmword ptr [rsp + 256]
+    movups xmm8, xmmword ptr [rsp + 240]
+    movups xmm7, xmmword ptr [rsp + 224]
+    movups xmm6, xmmword ptr [rsp + 208]
+    movups xmm5, xmmword ptr [rsp + 192]
+    movups xmm4, xmmword ptr [rsp + 176]
+    movups xmm3, xmmword ptr [rsp + 160]
+    movups xmm2, xmmword ptr [rsp + 144]
+    movups xmm1, xmmword ptr [rsp + 128]
+    movups xmm0, xmmword ptr [rsp + 112]
+    mov r15, qword ptr [rsp + 104]
+    mov r14, qword ptr [rsp + 96]
+    mov r13, qword ptr [rsp + 88]
+    mov r12, qword ptr [rsp + 80]
+    mov r11, qword ptr [rsp + 72]
+    mov r10, qword ptr [rsp + 64]
+    mov r9, qword ptr [rsp + 56]
+    mov r8, qword ptr [rsp + 48]
+    mov rdi, qword ptr [rsp + 40]
+    mov rsi, qword ptr [rsp + 32]
+    mov rbx, qword ptr [rsp + 24]
+    mov rdx, qword ptr [rsp + 16]
+    mov rcx, qword ptr [rsp + 8]
+    mov rax, qword ptr [rsp + 0]
+    add rsp, 368
+    popfq                               # flags last: the add above changed them
+    pop rbp
+runtime.asyncPreempt.return:
+    ret                                 # to the resume PC
+
 # Impossible paths: each reports its name through runtime.badasm (Python), which throws.
 bad_mstart:
     mov eax, 1

@@ -8,6 +8,14 @@
 #include "../go_asm.inc"
 
 .equ SYS_write, 1
+.equ SYS_rt_sigaction, 13
+.equ SYS_rt_sigprocmask, 14
+.equ SYS_rt_sigreturn, 15
+.equ SYS_nanosleep, 35
+.equ SYS_getpid, 39
+.equ SYS_sigaltstack, 131
+.equ SYS_clock_gettime, 228
+.equ SYS_tgkill, 234
 .equ SYS_mmap, 9
 .equ SYS_munmap, 11
 .equ SYS_sched_yield, 24
@@ -142,5 +150,80 @@ runtime.osyield:
 .globl runtime.gettid
 runtime.gettid:
     mov eax, SYS_gettid
+    syscall
+    ret
+
+# func rt_sigaction(sig uintptr, new, old *sigactiont, size uintptr) int32
+.globl runtime.rt_sigaction
+runtime.rt_sigaction:
+    mov rdx, rcx                        # old
+    mov r10d, edi                       # size
+    mov rsi, rbx                        # new
+    mov rdi, rax                        # sig
+    mov eax, SYS_rt_sigaction
+    syscall
+    ret
+
+# func sigreturn__sigaction()
+# The sa_restorer of every handler: the handler's `ret` lands here, on the
+# signal frame, and rt_sigreturn restores the interrupted context from it.
+.globl runtime.sigreturn__sigaction
+runtime.sigreturn__sigaction:
+    mov eax, SYS_rt_sigreturn
+    syscall
+    hlt                                 # not reached
+
+# func rtsigprocmask(how int32, new, old *sigset, size int32)
+.globl runtime.rtsigprocmask
+runtime.rtsigprocmask:
+    mov r10d, edi                       # size
+    mov rdx, rcx                        # old
+    mov rsi, rbx                        # new
+    mov edi, eax                        # how
+    mov eax, SYS_rt_sigprocmask
+    syscall
+    ret
+
+# func sigaltstack(new, old *stackt) int32
+.globl runtime.sigaltstack
+runtime.sigaltstack:
+    mov rsi, rbx
+    mov rdi, rax
+    mov eax, SYS_sigaltstack
+    syscall
+    ret
+
+# func tgkill(tgid, tid, sig int) int32
+.globl runtime.tgkill
+runtime.tgkill:
+    mov edx, ecx
+    mov esi, ebx
+    mov edi, eax
+    mov eax, SYS_tgkill
+    syscall
+    ret
+
+# func getpid() int
+.globl runtime.getpid
+runtime.getpid:
+    mov eax, SYS_getpid
+    syscall
+    ret
+
+# func nanosleep(ts *timespec) int32
+.globl runtime.nanosleep
+runtime.nanosleep:
+    xor esi, esi
+    mov rdi, rax
+    mov eax, SYS_nanosleep
+    syscall
+    ret
+
+# func clock_gettime(clock int32, ts *timespec) int32
+.globl runtime.clock_gettime
+runtime.clock_gettime:
+    mov rsi, rbx
+    mov edi, eax
+    mov eax, SYS_clock_gettime
     syscall
     ret

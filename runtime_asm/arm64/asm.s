@@ -224,6 +224,143 @@ runtime.goexit:
     bl runtime.goexit1                  // Python: mcall(goexit0); never returns
     b bad_goexit
 
+// func sigtramp(sig uint32, info *siginfo, ctx unsafe.Pointer)
+// The handler the kernel calls for every signal the runtime installs, on the
+// signal stack (gsignal) with the C calling convention: x0, x1, x2 -- already
+// Go's argument registers; g is R28, which the kernel leaves untouched.  Calls
+// sigtrampgo and returns to x30, the kernel's trampoline (rt_sigreturn).
+// Preserves the C callee-saved registers (x19-x28, d8-d15).
+.globl runtime.sigtramp
+runtime.sigtramp:
+    // C ABI -> Go ABI: keep the C callee-saved registers
+    stp x29, x30, [sp, #-176]!
+    mov x29, sp
+    stp x19, x20, [sp, #16]
+    stp x21, x22, [sp, #32]
+    stp x23, x24, [sp, #48]
+    stp x25, x26, [sp, #64]
+    stp x27, x28, [sp, #80]
+    stp d8, d9, [sp, #96]
+    stp d10, d11, [sp, #112]
+    stp d12, d13, [sp, #128]
+    stp d14, d15, [sp, #144]
+
+    // arguments are already in x0 (sig), x1 (info), x2 (ctx, the ucontext to edit)
+    bl runtime.sigtrampgo               // Python: sighandler
+
+    ldp d14, d15, [sp, #144]
+    ldp d12, d13, [sp, #128]
+    ldp d10, d11, [sp, #112]
+    ldp d8, d9, [sp, #96]
+    ldp x27, x28, [sp, #80]
+    ldp x25, x26, [sp, #64]
+    ldp x23, x24, [sp, #48]
+    ldp x21, x22, [sp, #32]
+    ldp x19, x20, [sp, #16]
+    ldp x29, x30, [sp], #176
+    ret                                 // to the kernel's trampoline
+
+// func asyncPreempt()
+// Injected by the SIGURG handler (pushCall): LR holds the resume PC and the
+// interrupted function's own LR sits at [sp] (pushCall pushed 16 bytes).  Saves
+// every register the interrupted code may have live -- NZCV, FPSR and FPCR too --
+// calls asyncPreempt2 (which switches away through mcall), and, when this G runs
+// again, restores them all and jumps to the resume PC through R27 (REGTMP, never
+// live at a safe point) so that LR comes back intact.
+// Frame: [sp+0] x29, [sp+8] resume PC (a frame record), [sp+16+8i] x0-x17, x18 skipped
+// (platform), [sp+160..216] x19-x26, [sp+224] NZCV, [sp+232] FPSR, [sp+240] FPCR,
+// [sp+256+16i] q0-q31 (all 128 bits; Go saves only d0-d31).  Clobbers R27.
+.globl runtime.asyncPreempt
+runtime.asyncPreempt:
+    sub sp, sp, #768                    // (sub, not subs: the flags are still the program's)
+    stp x29, x30, [sp]                  // frame record: caller's FP, resume PC
+    mov x29, sp
+
+    // the general registers
+    stp x0, x1, [sp, #16]
+    stp x2, x3, [sp, #32]
+    stp x4, x5, [sp, #48]
+    stp x6, x7, [sp, #64]
+    stp x8, x9, [sp, #80]
+    stp x10, x11, [sp, #96]
+    stp x12, x13, [sp, #112]
+    stp x14, x15, [sp, #128]
+    stp x16, x17, [sp, #144]
+    stp x19, x20, [sp, #160]
+    stp x21, x22, [sp, #176]
+    stp x23, x24, [sp, #192]
+    stp x25, x26, [sp, #208]
+
+    // flags and FP status, then the vector registers
+    mrs x0, nzcv
+    str x0, [sp, #224]
+    mrs x0, fpsr
+    str x0, [sp, #232]
+    mrs x0, fpcr
+    str x0, [sp, #240]
+    stp q0, q1, [sp, #256]
+    stp q2, q3, [sp, #288]
+    stp q4, q5, [sp, #320]
+    stp q6, q7, [sp, #352]
+    stp q8, q9, [sp, #384]
+    stp q10, q11, [sp, #416]
+    stp q12, q13, [sp, #448]
+    stp q14, q15, [sp, #480]
+    stp q16, q17, [sp, #512]
+    stp q18, q19, [sp, #544]
+    stp q20, q21, [sp, #576]
+    stp q22, q23, [sp, #608]
+    stp q24, q25, [sp, #640]
+    stp q26, q27, [sp, #672]
+    stp q28, q29, [sp, #704]
+    stp q30, q31, [sp, #736]
+
+    // switch away; returns when this G is scheduled again
+    bl runtime.asyncPreempt2
+
+    // restore everything, in reverse
+    ldp q30, q31, [sp, #736]
+    ldp q28, q29, [sp, #704]
+    ldp q26, q27, [sp, #672]
+    ldp q24, q25, [sp, #640]
+    ldp q22, q23, [sp, #608]
+    ldp q20, q21, [sp, #576]
+    ldp q18, q19, [sp, #544]
+    ldp q16, q17, [sp, #512]
+    ldp q14, q15, [sp, #480]
+    ldp q12, q13, [sp, #448]
+    ldp q10, q11, [sp, #416]
+    ldp q8, q9, [sp, #384]
+    ldp q6, q7, [sp, #352]
+    ldp q4, q5, [sp, #320]
+    ldp q2, q3, [sp, #288]
+    ldp q0, q1, [sp, #256]
+    ldr x0, [sp, #240]
+    msr fpcr, x0
+    ldr x0, [sp, #232]
+    msr fpsr, x0
+    ldr x0, [sp, #224]
+    msr nzcv, x0
+    ldp x25, x26, [sp, #208]
+    ldp x23, x24, [sp, #192]
+    ldp x21, x22, [sp, #176]
+    ldp x19, x20, [sp, #160]
+    ldp x16, x17, [sp, #144]
+    ldp x14, x15, [sp, #128]
+    ldp x12, x13, [sp, #112]
+    ldp x10, x11, [sp, #96]
+    ldp x8, x9, [sp, #80]
+    ldp x6, x7, [sp, #64]
+    ldp x4, x5, [sp, #48]
+    ldp x2, x3, [sp, #32]
+    ldp x0, x1, [sp, #16]
+    ldr x27, [sp, #8]                   // x27 = resume PC
+    ldr x30, [sp, #768]                 // the interrupted function's LR (saved by pushCall)
+    ldr x29, [sp]
+    add sp, sp, #784                    // our frame and pushCall's 16 bytes
+runtime.asyncPreempt.return:
+    br x27
+
 // Impossible paths: each reports its name through runtime.badasm (Python), which throws.
 bad_mstart:
     mov x0, #1

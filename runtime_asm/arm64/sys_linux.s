@@ -8,6 +8,14 @@
 #include "../go_asm.inc"
 
 .equ SYS_write, 64
+.equ SYS_rt_sigaction, 134
+.equ SYS_rt_sigprocmask, 135
+.equ SYS_rt_sigreturn, 139
+.equ SYS_nanosleep, 101
+.equ SYS_getpid, 172
+.equ SYS_sigaltstack, 132
+.equ SYS_clock_gettime, 113
+.equ SYS_tgkill, 131
 .equ SYS_mmap, 222
 .equ SYS_munmap, 215
 .equ SYS_sched_yield, 124
@@ -103,5 +111,64 @@ runtime.osyield:
 .globl runtime.gettid
 runtime.gettid:
     mov x8, #SYS_gettid
+    svc #0
+    ret
+
+// func rt_sigaction(sig uintptr, new, old *sigactiont, size uintptr) int32
+.globl runtime.rt_sigaction
+runtime.rt_sigaction:
+    mov x8, #SYS_rt_sigaction
+    svc #0
+    ret
+
+// func sigreturn__sigaction()
+// amd64 installs it as sa_restorer; arm64 handlers return to the kernel's own
+// trampoline (x30), so this one is only a named twin for parallel traces.
+.globl runtime.sigreturn__sigaction
+runtime.sigreturn__sigaction:
+    mov x8, #SYS_rt_sigreturn
+    svc #0
+    brk #0                              // not reached
+
+// func rtsigprocmask(how int32, new, old *sigset, size int32)
+.globl runtime.rtsigprocmask
+runtime.rtsigprocmask:
+    mov x8, #SYS_rt_sigprocmask
+    svc #0
+    ret
+
+// func sigaltstack(new, old *stackt) int32
+.globl runtime.sigaltstack
+runtime.sigaltstack:
+    mov x8, #SYS_sigaltstack
+    svc #0
+    ret
+
+// func tgkill(tgid, tid, sig int) int32
+.globl runtime.tgkill
+runtime.tgkill:
+    mov x8, #SYS_tgkill
+    svc #0
+    ret
+
+// func getpid() int
+.globl runtime.getpid
+runtime.getpid:
+    mov x8, #SYS_getpid
+    svc #0
+    ret
+
+// func nanosleep(ts *timespec) int32
+.globl runtime.nanosleep
+runtime.nanosleep:
+    mov x1, #0
+    mov x8, #SYS_nanosleep
+    svc #0
+    ret
+
+// func clock_gettime(clock int32, ts *timespec) int32
+.globl runtime.clock_gettime
+runtime.clock_gettime:
+    mov x8, #SYS_clock_gettime
     svc #0
     ret

@@ -25,6 +25,7 @@ AMD64 = ISA(
                    "rax rbx rcx rdx rsi rdi rbp rsp r8 r9 r10 r11 r12 r13 r14 r15 rip rflags fs_base",
                    callee_saved="rbx rbp r12 r13 r14 r15"),
     vregs=registers(x86_const, _P, " ".join(f"xmm{i}" for i in range(16)), size=16, vector=True),
+    fp_control=registers(x86_const, _P, "mxcsr", size=4) + registers(x86_const, _P, "fpcw fpsw fptag", size=2),
     pc="rip", sp="rsp", fp="rbp", lr=None, flags="rflags", tls="fs_base", g="r14",
     syscall_nr="rax", syscall_args=("rdi", "rsi", "rdx", "r10", "r8", "r9"), syscall_ret="rax",
     syscall_clobbers=("rcx", "r11"),

@@ -24,6 +24,7 @@ ARM64 = ISA(
                    " ".join(f"x{i}" for i in range(31)) + " sp pc nzcv tpidr_el0",
                    callee_saved=" ".join(f"x{i}" for i in range(19, 30))),
     vregs=registers(arm64_const, _P, " ".join(f"q{i}" for i in range(32)), size=16, vector=True),
+    fp_control=registers(arm64_const, _P, "fpsr fpcr", size=4),
     pc="pc", sp="sp", fp="x29", lr="x30", flags="nzcv", tls="tpidr_el0", g="x28",
     syscall_nr="x8", syscall_args=("x0", "x1", "x2", "x3", "x4", "x5"), syscall_ret="x0",
     syscall_clobbers=(),

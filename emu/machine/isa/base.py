@@ -26,7 +26,8 @@ class Register:
     """One architectural register.
 
     :ivar name: canonical lower-case name (``rax``, ``x0``, ``pc``).
-    :ivar size: width in bytes (8 for integer registers, 16 for vector registers).
+    :ivar size: width in bytes (8 for integer registers, 16 for vector registers,
+        4 or 2 for FP control registers).
     :ivar uc_id: Unicorn register id, derived from the name by the ISA's rule.
     :ivar callee_saved: preserved across calls in the platform C ABI.
     :ivar vector: a SIMD/FP register (read through the wrapper, 128-bit).
@@ -46,6 +47,9 @@ class ISA:
     :ivar name: ``amd64`` or ``arm64`` (Go's GOARCH names).
     :ivar gprs: integer registers in the order the register file is read and shown.
     :ivar vregs: vector registers (xmm0-15 / v0-31).
+    :ivar fp_control: FP/SIMD control and status registers (amd64 MXCSR and the
+        x87 control/status/tag words; arm64 FPSR, FPCR): part of a thread's
+        context (clone copies them, signal frames save them).
     :ivar pc, sp, fp, lr, flags: names of the special registers (lr is None on amd64).
     :ivar tls: the thread pointer register Linux sets for CLONE_SETTLS.
     :ivar g: the register Go keeps the current g in (R14 / R28).
@@ -81,10 +85,11 @@ class ISA:
     insn_align: int
     call_pushes_ret: bool
     comment: str
+    fp_control: tuple[Register, ...]
     by_name: dict[str, Register] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        regs = {r.name: r for r in self.gprs + self.vregs}
+        regs = {r.name: r for r in self.gprs + self.vregs + self.fp_control}
         object.__setattr__(self, "by_name", regs)
         named = [self.pc, self.sp, self.fp, self.flags, self.tls, self.g, self.syscall_nr,
                  self.syscall_ret, *self.syscall_args, *self.abi_args, *self.reserved,

@@ -1,0 +1,1 @@
+"""Analysis tools that sit on top of a running system (machine, kernel, runtime)."""
