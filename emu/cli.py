@@ -47,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the bundled counter program on both arches")
     demo.add_argument("--arch", choices=ARCHES + ("both",), default="both")
     _add_machine_options(demo)
+    chk = sub.add_parser("preemptcheck", help="run a program under a storm of async preemptions and compare "
+                                               "every register at each preemption with the one at resumption")
+    chk.add_argument("files", nargs="+", type=Path)
+    chk.add_argument("--arch", choices=ARCHES, required=True)
+    chk.add_argument("--points", type=int, default=1000, help="preemption requests to make")
+    _add_machine_options(chk)
     dis = sub.add_parser("disasm", help="assemble and print the annotated disassembly")
     dis.add_argument("files", nargs="+", type=Path)
     dis.add_argument("--arch", choices=ARCHES, required=True)
@@ -101,6 +107,22 @@ def cmd_demo(a) -> int:
     return status
 
 
+def cmd_preemptcheck(a) -> int:
+    from .analysis.preempt_check import PreemptionChecker
+    try:
+        system = System(a.files, a.arch, bare=False, seed=a.seed, policy=a.policy, quantum=a.quantum,
+                        procs=a.procs, clock_hz=a.clock_hz, on_output=_stream, runtime_options={"sysmon": False})
+    except (AsmError, ValueError) as e:
+        print(f"gosched-emu: {e}", file=sys.stderr)
+        return 1
+    checker = PreemptionChecker(system)
+    out = checker.storm(points=a.points, seed=a.seed, max_instructions=a.max_instructions or 200_000_000)
+    print(checker.report)
+    if out.report:
+        print(out.report, file=sys.stderr)
+    return 0 if not checker.report.differences and out.status == 0 else 1
+
+
 def cmd_disasm(a) -> int:
     try:
         img = assemble(a.files, a.arch)
@@ -116,7 +138,7 @@ def cmd_disasm(a) -> int:
 
 def main(argv=None) -> int:
     a = _parser().parse_args(argv)
-    return {"run": cmd_run, "demo": cmd_demo, "disasm": cmd_disasm}[a.cmd](a)
+    return {"run": cmd_run, "demo": cmd_demo, "disasm": cmd_disasm, "preemptcheck": cmd_preemptcheck}[a.cmd](a)
 
 
 if __name__ == "__main__":

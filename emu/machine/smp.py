@@ -87,6 +87,7 @@ class Machine:
         self.code_hooks: list[tuple[int, Callable[[CPU], None]]] = []
         self._running: list[CPU] = []     # CPUs in state RUN, by id (kept in step with states)
         self._timed: list[CPU] = []       # BLOCKED CPUs with a deadline, by id
+        self._next_deadline: int | None = None   # the earliest of their deadlines
 
     # ---- CPUs ----------------------------------------------------------------------
     def new_cpu(self, cycles: int = 0) -> CPU:
@@ -110,6 +111,7 @@ class Machine:
         cpu.state, cpu.deadline = state, deadline
         self._running = [c for c in self.cpus if c.state == RUN]
         self._timed = [c for c in self.cpus if c.state == BLOCKED and c.deadline is not None]
+        self._next_deadline = min((c.deadline for c in self._timed), default=None)
 
     def block(self, cpu: CPU, deadline: int | None = None, on_timeout: Callable[[CPU], None] | None = None) -> None:
         """Stop scheduling `cpu` until `wake` (or until the clock reaches `deadline` cycles)."""
@@ -237,8 +239,10 @@ class Machine:
         every timeout that is due."""
         while True:
             running = self._running
-            if len(running) == 1 and not self._timed:
-                return running[0]
+            if len(running) == 1:                 # the common case: no choice to make
+                c = running[0]
+                if self._next_deadline is None or self._next_deadline > c.cycles:
+                    return c
             now = min((c.cycles for c in running), default=None)
             if self._timed and self._fire_timeouts(now):
                 continue

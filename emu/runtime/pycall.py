@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+from types import GeneratorType
 from dataclasses import dataclass
 from typing import Callable
 
@@ -163,14 +164,18 @@ class Boundary:
         if e is None:
             self.rt.throw_now(cpu, f"jump into the middle of Python text at {pc:#x}")
             return
-        regs = cpu.read_all()
-        args = [regs[i] for i in self.arg_idx[:e.nargs]]
+        if e.nargs:
+            regs = cpu.read_all()
+            args = [regs[i] for i in self.arg_idx[:e.nargs]]
+        else:
+            regs, args = None, ()
         rec = self.rt.recorder
         if rec is not None and rec.slices:
             rec.emit(cpu.cycles, cpu.id, ev.PYCALL, e.symbol, *args)
         result = e.fn(self.rt, *args)
-        if inspect.isgenerator(result):
-            caller = regs[self.lr_idx] if self.lr_idx is not None else self.rt.mem.read_u64(regs[self.sp_idx])
+        if type(result) is GeneratorType:
+            isa = self.isa
+            caller = cpu.read(isa.lr) if isa.lr else self.rt.mem.read_u64(cpu.sp)
             self._resume(cpu, Frame(result, e, pc, caller=caller), None)
         else:
             self._return(cpu, pc, e, result)
