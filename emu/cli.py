@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--bare", action="store_true",
                      help="entry _start, no Go runtime, Linux syscalls only (default: the runtime, entry main.main)")
     run.add_argument("--trace", action="store_true", help="print the event trace to stderr at the end")
+    run.add_argument("--guard-pages", action="store_true",
+                     help="a PROT_NONE guard page below every goroutine stack: nosplit overruns grow the stack "
+                          "through SIGSEGV (costly with thousands of goroutines)")
+    run.add_argument("--max-stack", type=int, default=1 << 30, help="maximum goroutine stack size in bytes")
     _add_machine_options(run)
     demo = sub.add_parser("demo", help="run the bundled counter program on both arches")
     demo.add_argument("--arch", choices=ARCHES + ("both",), default="both")
@@ -73,7 +77,8 @@ def cmd_run(a) -> int:
             return 1
     try:
         system = System(a.files, a.arch, bare=a.bare, seed=a.seed, policy=a.policy, quantum=a.quantum,
-                        procs=a.procs, clock_hz=a.clock_hz, trace=a.trace, on_output=_stream)
+                        procs=a.procs, clock_hz=a.clock_hz, trace=a.trace, on_output=_stream,
+                        runtime_options={"guard_pages": a.guard_pages, "maxstacksize": a.max_stack})
     except (AsmError, ValueError) as e:
         print(f"gosched-emu: {e}", file=sys.stderr)
         return 1

@@ -12,9 +12,9 @@ Design note
 """
 from __future__ import annotations
 
-from .layout import (FIXED_STACK, STACK_GUARD, _Gcopystack, _Gdead, _Gidle, _Gpreempted, _Grunnable,
+from .layout import (STACK_GUARD, _Gcopystack, _Gdead, _Gidle, _Gpreempted, _Grunnable,
                      _Grunning, _Gscan, _Gsyscall, _Gwaiting, G)
-from .malloc import persistentalloc, stackalloc
+from .malloc import persistentalloc
 from .print import throw
 from .state import ev, status_name
 
@@ -77,8 +77,10 @@ def casfrom_Gscanstatus(rt, gp, oldval: int, newval: int):
     gp.atomicstatus = newval
 
 
-def malg(rt, stacksize: int = FIXED_STACK):
-    """A new G with a stack, status _Gdead (generator)."""
+def malg(rt, stacksize: int | None = None):
+    """A new G with a stack (rt.initial_stack bytes by default), status _Gdead (generator)."""
+    from .stack import stackalloc
+    stacksize = stacksize or rt.initial_stack
     gp = rt.g((yield from persistentalloc(rt, G.size)))
     lo = yield from stackalloc(rt, stacksize)
     gp.stack.lo, gp.stack.hi = lo, lo + stacksize

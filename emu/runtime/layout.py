@@ -231,7 +231,7 @@ SCHEDT = struct("schedt", "Global scheduler state (runtime2.go schedt).", [
     ("main_started", 4), ("deadlock_checked", 4),
     ("allg", 8, 1, False, "every G ever created, linked through g.alllink"),
     ("ngoroutines", 4, 1, False, "Gs not dead"), ("mcount", 4),
-    ("stackpool", 8, 1, False, "free fixed-size stacks, linked through their first word"),
+    ("stackpools", 8, 48, False, "free stacks by log2(size), linked through their first word"),
     ("sudogcache", 8, 1, False, "free sudogs, linked through sudog.next"),
     ("persistent_next", 8, 1, False, "bump allocator for runtime structs (persistentalloc)"),
     ("persistent_end", 8),

@@ -29,6 +29,13 @@ def sysAlloc(rt, n: int):
     return p
 
 
+def mprotect(rt, addr: int, n: int, prot: int):
+    r = yield from call("runtime.mprotect", addr, n, prot)
+    if r:
+        from .print import throw
+        yield from throw(rt, f"runtime: mprotect({addr:#x}, {n}) failed")
+
+
 def newosproc(rt, mp, stk: int):
     """Start an OS thread for mp on stack stk, running mstart with g = mp.g0.
     Signals are blocked around clone, so the thread takes none before minit."""

@@ -111,7 +111,8 @@ def panic_(rt, msg: str):
 
 
 _BAD = {1: "mstart returned", 2: "runtime: mcall called on m->g0 stack", 3: "runtime: mcall function returned",
-        4: "systemstack called from unexpected goroutine", 5: "goexit1 returned"}
+        4: "systemstack called from unexpected goroutine", 5: "goexit1 returned",
+        6: "runtime: morestack on g0", 7: "morestack on gsignal", 8: "runtime: newstack returned"}
 
 
 @export("runtime.badasm")

@@ -60,9 +60,11 @@ def handler_flags(isa) -> int:
 
 
 def initsig(rt):
-    """Install the runtime's signal handlers (generator)."""
+    """Install the runtime's signal handlers: SIGURG (preemption) and SIGSEGV (stack
+    growth through the guard page, and Go's fault reports) (generator)."""
     restorer = rt.addr("runtime.sigreturn__sigaction") if rt.isa.name == "amd64" else 0
-    yield from sigaction(rt, SIGURG, rt.addr("runtime.sigtramp"), handler_flags(rt.isa), restorer, ALL_SIGNALS)
+    for sig in (SIGURG, SIGSEGV):
+        yield from sigaction(rt, sig, rt.addr("runtime.sigtramp"), handler_flags(rt.isa), restorer, ALL_SIGNALS)
 
 
 def minitSignals(rt):
@@ -94,4 +96,33 @@ def sigtrampgo(rt, sig, info, ctx):
     setg(rt, mp.gsignal)
     if sig == SIGURG:
         yield from doSigPreempt(rt, gp, Ucontext(rt, ctx))
+    elif sig == SIGSEGV:
+        yield from sigsegv(rt, gp, info, Ucontext(rt, ctx))
     setg(rt, gp.addr)
+
+
+def sigsegv(rt, gp, info: int, uc):
+    """A fault: stack growth if it hit the running G's guard page, else Go's report."""
+    from .stack import grow_from_fault, is_stack_fault
+    addr = rt.mem.read_u64(info + 16)
+    code = rt.mem.read_u32(info + 8)
+    mp = rt.m(gp.m)
+    if gp.addr == mp.curg and is_stack_fault(gp, addr):
+        yield from grow_from_fault(rt, gp, uc, GREGS[rt.isa.name])
+        return
+    yield from sigpanic_report(rt, gp, addr, code, uc["pc"])
+
+
+GREGS = {"amd64": [n for n in _AMD64_GREGS if n not in ("rip", "eflags")],
+         "arm64": [f"x{i}" for i in range(31)] + ["sp"]}
+
+
+def sigpanic_report(rt, gp, addr: int, code: int, pc: int):
+    """What Go prints for a fault in Go code: a nil dereference panics, anything else
+    is "unexpected fault address"; both exit 2."""
+    from .print import fatal, panic_, gwrite
+    sigline = f"[signal SIGSEGV: segmentation violation code={code:#x} addr={addr:#x} pc={pc:#x}]\n"
+    if addr < 0x1000:
+        yield from panic_(rt, "runtime error: invalid memory address or nil pointer dereference\n" + sigline)
+    yield from gwrite(rt, 2, f"unexpected fault address {addr:#x}\n".encode())
+    yield from fatal(rt, "fault\n" + sigline)

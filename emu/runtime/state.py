@@ -33,7 +33,8 @@ class Runtime:
 
     def __init__(self, machine, kernel, image, *, gomaxprocs: int, pycall_cycles: int = 20,
                  user_files: set[str] = frozenset(), forcePreemptNS: int = 10_000_000,
-                 sysmon: bool = True, preempt_park: bool = False):
+                 sysmon: bool = True, preempt_park: bool = False, guard_pages: bool = False,
+                 initial_stack: int = 8192, maxstacksize: int = 1 << 30):
         from .pycall import Boundary
         self.machine, self.kernel, self.image = machine, kernel, image
         self.isa, self.mem = machine.isa, machine.memory
@@ -43,6 +44,9 @@ class Runtime:
         self.forcePreemptNS = forcePreemptNS    # sysmon preempts a G that ran this long (Go: 10 ms)
         self.sysmon = sysmon                    # start the sysmon M in runtime.main
         self.preempt_park = preempt_park        # preempted Gs park in _Gpreempted (sysmon readies them)
+        self.guard_pages = guard_pages          # a PROT_NONE page below every stack (stack.py; off by default)
+        self.initial_stack = initial_stack      # bytes of a new goroutine's stack (a power of two)
+        self.maxstacksize = maxstacksize        # Go's maxstacksize: 1 GiB on 64-bit
         sym = image.symbols
         self.sched = SchedtView(self.mem, sym["runtime.sched"])
         self.m0 = MView(self.mem, sym["runtime.m0"])
@@ -54,6 +58,9 @@ class Runtime:
         self.boundary = Boundary(self)
         from .preempt import SafePoints
         self.safepoints = SafePoints(image, set(user_files))
+        for name, lo in image.symbols.items():     # .stackcheck sequences are not async safe
+            if name.startswith("__stackcheck_") and name.endswith("_lo"):
+                self.safepoints.mark_unsafe(lo, image.symbols[name[:-3] + "_hi"], "a stack-check prologue")
         self.fatal: str | None = None       # the fatal error text, once thrown
         self._g_id = self.isa.reg(self.isa.g).uc_id
         machine.map_python_text(self.boundary.lo, self.boundary.hi, self.boundary.trap)
@@ -88,6 +95,10 @@ class Runtime:
 
     def p(self, addr: int) -> PView:
         return PView(self.mem, addr)
+
+    def sudog(self, addr: int):
+        from .view import SudogView
+        return SudogView(self.mem, addr)
 
     def allp(self, i: int) -> PView:
         return PView(self.mem, self.mem.read_u64(self.sched.allp + 8 * i))

@@ -213,6 +213,56 @@ runtime.goexit:
     call runtime.goexit1                # Python: mcall(goexit0); never returns
     jmp bad_goexit
 
+# func morestack()
+# Called by a function's prologue check (.stackcheck) when its frame would not
+# fit: `call runtime.morestack_noctxt` from the function's check block, so [rsp] is
+# the return into that block.  Saves the function's state in g.sched (and
+# m.morebuf), switches to g0 and calls newstack, which grows the stack (or
+# preempts the G) and resumes the function after the call with gogo.  The
+# `_noctxt` variant has no closure context (RDX = 0).  Clobbers R9, R11 and what
+# the check block spilled.
+.globl runtime.morestack_noctxt
+runtime.morestack_noctxt:
+    xor edx, edx
+.globl runtime.morestack
+runtime.morestack:
+    # cannot grow the scheduler stack (m->g0) or the signal stack (m->gsignal)
+    mov r11, qword ptr [r14 + g_m]      # r11 = m
+    cmp r14, qword ptr [r11 + m_g0]
+    je bad_morestackg0
+    cmp r14, qword ptr [r11 + m_gsignal]
+    je bad_morestackgsignal
+
+    # m->morebuf = the function's state at the call (for tracebacks)
+    mov r9, qword ptr [rsp]
+    mov qword ptr [r11 + m_morebuf + gobuf_pc], r9
+    lea r9, [rsp + 8]
+    mov qword ptr [r11 + m_morebuf + gobuf_sp], r9
+    mov qword ptr [r11 + m_morebuf + gobuf_g], r14
+
+    # g->sched = the function's context: resume at the return into its check block
+    mov r9, qword ptr [rsp]
+    mov qword ptr [r14 + g_sched + gobuf_pc], r9
+    lea r9, [rsp + 8]
+    mov qword ptr [r14 + g_sched + gobuf_sp], r9
+    mov qword ptr [r14 + g_sched + gobuf_bp], rbp
+    mov qword ptr [r14 + g_sched + gobuf_ctxt], rdx
+    mov qword ptr [r14 + g_sched + gobuf_callee + 0], rbx
+    mov qword ptr [r14 + g_sched + gobuf_callee + 8], r12
+    mov qword ptr [r14 + g_sched + gobuf_callee + 16], r13
+    mov qword ptr [r14 + g_sched + gobuf_callee + 24], r15
+
+    # switch to m->g0 and its stack; newstack never returns
+    mov rsi, qword ptr [r11 + m_g0]     # rsi = g0
+    mov qword ptr fs:[-8], rsi
+    mov r14, rsi
+    mov rsp, qword ptr [rsi + g_sched + gobuf_sp]
+    mov rbp, qword ptr [rsi + g_sched + gobuf_bp]
+    push rax
+    push rax                            # keep RSP 16-byte aligned at the call
+    call runtime.newstack               # Python: grow, copy, gogo back
+    jmp bad_morestack
+
 # func sigtramp(sig uint32, info *siginfo, ctx unsafe.Pointer)
 # The handler the kernel calls for every signal the runtime installs, on the
 # signal stack (gsignal) with the C calling convention: rdi, rsi, rdx.  Moves to
@@ -350,6 +400,15 @@ bad_systemstack:
     call runtime.badasm
 bad_goexit:
     mov eax, 5
+    call runtime.badasm
+bad_morestackg0:
+    mov eax, 6
+    call runtime.badasm
+bad_morestackgsignal:
+    mov eax, 7
+    call runtime.badasm
+bad_morestack:
+    mov eax, 8
     call runtime.badasm
 
 .bss

@@ -18,6 +18,7 @@
 .equ SYS_tgkill, 234
 .equ SYS_mmap, 9
 .equ SYS_munmap, 11
+.equ SYS_mprotect, 10
 .equ SYS_sched_yield, 24
 .equ SYS_clone, 56
 .equ SYS_exit, 60
@@ -82,6 +83,16 @@ runtime.munmap:
     mov rsi, rbx
     mov rdi, rax
     mov eax, SYS_munmap
+    syscall
+    ret
+
+# func mprotect(addr unsafe.Pointer, n uintptr, prot int32) int32
+.globl runtime.mprotect
+runtime.mprotect:
+    mov edx, ecx
+    mov rsi, rbx
+    mov rdi, rax
+    mov eax, SYS_mprotect
     syscall
     ret
 

@@ -224,6 +224,59 @@ runtime.goexit:
     bl runtime.goexit1                  // Python: mcall(goexit0); never returns
     b bad_goexit
 
+// func morestack()
+// Called by a function's prologue check (.stackcheck) when its frame would not
+// fit: `mov x3, x30; bl runtime.morestack_noctxt` from the function's check block,
+// so LR is the return into that block and x3 the function's own LR.  Saves the
+// function's state in g.sched (and m.morebuf), switches to g0 and calls newstack,
+// which grows the stack (or preempts the G) and resumes the function after the
+// call with gogo (LR = x3 again).  The `_noctxt` variant has no closure context.
+// Clobbers R9-R13 and what the check block spilled.
+.globl runtime.morestack_noctxt
+runtime.morestack_noctxt:
+    mov x9, #0                          // x9 = closure context: none
+    b morestack_common
+.globl runtime.morestack
+runtime.morestack:
+    mov x9, x26                         // x9 = closure context (R26)
+morestack_common:
+    // cannot grow the scheduler stack (m->g0) or the signal stack (m->gsignal)
+    ldr x11, [x28, #g_m]                // x11 = m
+    ldr x12, [x11, #m_g0]
+    cmp x28, x12
+    b.eq bad_morestackg0
+    ldr x12, [x11, #m_gsignal]
+    cmp x28, x12
+    b.eq bad_morestackgsignal
+
+    // m->morebuf = the function's caller (its LR, passed in x3) and its SP
+    str x3, [x11, #m_morebuf + gobuf_pc]
+    mov x12, sp
+    str x12, [x11, #m_morebuf + gobuf_sp]
+    str x28, [x11, #m_morebuf + gobuf_g]
+
+    // g->sched = the function's context: resume at the return into its check block
+    str x12, [x28, #g_sched + gobuf_sp]
+    str x30, [x28, #g_sched + gobuf_pc]
+    str x3, [x28, #g_sched + gobuf_lr]
+    str x29, [x28, #g_sched + gobuf_bp]
+    str x9, [x28, #g_sched + gobuf_ctxt]
+    stp x19, x20, [x28, #g_sched + gobuf_callee + 0]
+    stp x21, x22, [x28, #g_sched + gobuf_callee + 16]
+    stp x23, x24, [x28, #g_sched + gobuf_callee + 32]
+    stp x25, x26, [x28, #g_sched + gobuf_callee + 48]
+    str x27, [x28, #g_sched + gobuf_callee + 64]
+
+    // switch to m->g0 and its stack; newstack never returns
+    ldr x12, [x11, #m_g0]               // x12 = g0
+    mov x28, x12
+    ldr x13, [x12, #g_sched + gobuf_sp]
+    mov sp, x13
+    ldr x29, [x12, #g_sched + gobuf_bp]
+    stp xzr, xzr, [sp, #-16]!           // a zero frame record ends the frame chain
+    bl runtime.newstack                 // Python: grow, copy, gogo back
+    b bad_morestack
+
 // func sigtramp(sig uint32, info *siginfo, ctx unsafe.Pointer)
 // The handler the kernel calls for every signal the runtime installs, on the
 // signal stack (gsignal) with the C calling convention: x0, x1, x2 -- already
@@ -376,6 +429,15 @@ bad_systemstack:
     bl runtime.badasm
 bad_goexit:
     mov x0, #5
+    bl runtime.badasm
+bad_morestackg0:
+    mov x0, #6
+    bl runtime.badasm
+bad_morestackgsignal:
+    mov x0, #7
+    bl runtime.badasm
+bad_morestack:
+    mov x0, #8
     bl runtime.badasm
 
 .bss

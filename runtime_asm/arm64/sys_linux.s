@@ -18,6 +18,7 @@
 .equ SYS_tgkill, 131
 .equ SYS_mmap, 222
 .equ SYS_munmap, 215
+.equ SYS_mprotect, 226
 .equ SYS_sched_yield, 124
 .equ SYS_clone, 220
 .equ SYS_exit, 93
@@ -61,6 +62,13 @@ runtime.mmap:
 .globl runtime.munmap
 runtime.munmap:
     mov x8, #SYS_munmap
+    svc #0
+    ret
+
+// func mprotect(addr unsafe.Pointer, n uintptr, prot int32) int32
+.globl runtime.mprotect
+runtime.mprotect:
+    mov x8, #SYS_mprotect
     svc #0
     ret
 
