@@ -109,6 +109,24 @@ def cmd_demo(a) -> int:
               f"{len(system.machine.cpus)} CPUs in {system.machine.slices:,} slices; "
               f"virtual time {out.ns / 1e6:.3f} ms; host {dt:.2f} s\n")
         status = status or out.status
+    print("programs/<arch>/spin.s on the Go runtime with one P: a goroutine spins in a loop with no\n"
+          "calls; sysmon sends SIGURG and the handler injects asyncPreempt, so main gets to print 1.\n")
+    for arch in arches:
+        from .trace.events import Recorder
+        rec = Recorder(kinds=["retake", "pushcall", "signal"])
+        t0 = time.perf_counter()
+        system = System([program_path(arch, "spin.s")], arch, bare=False, procs=1, seed=a.seed,
+                        trace=rec, on_output=_stream)
+        out = system.run(a.max_instructions or 100_000_000)
+        dt = time.perf_counter() - t0
+        if out.report:
+            print(out.report, file=sys.stderr)
+        r = rec.of("retake")
+        print(f"[{arch}] exit status {out.status}; sysmon preempted g{r[0].args[1]} after "
+              f"{r[0].args[2] / 1e6:.1f} ms of virtual time; {len(rec.of('signal'))} SIGURG delivered, "
+              f"{len(rec.of('pushcall'))} asyncPreempt injected; host {dt:.2f} s\n" if r else
+              f"[{arch}] exit status {out.status}; no preemption recorded\n")
+        status = status or out.status
     return status
 
 
