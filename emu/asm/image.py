@@ -61,6 +61,9 @@ def capstone_for(arch: str) -> capstone.Cs:
     return cs
 
 
+MARKER_PREFIX = "__"      # symbols that mark places for tools, not functions: symbol_at skips them
+
+
 class Image:
     """An assembled link unit.
 
@@ -89,6 +92,8 @@ class Image:
         self._line_addrs = [sl.addr for sl in self.lines]
         first: dict[int, str] = {}
         for name, addr in self.symbols.items():
+            if name.startswith(MARKER_PREFIX):   # generated markers (e.g. __stackcheck_N_lo) name no code
+                continue
             first.setdefault(addr, name)         # several names at one address: the first defined
         self._sym_addrs = sorted(first)
         self._sym_names = [first[a] for a in self._sym_addrs]

@@ -121,7 +121,7 @@ def sigpanic_report(rt, gp, addr: int, code: int, pc: int):
     """What Go prints for a fault in Go code: a nil dereference panics, anything else
     is "unexpected fault address"; both exit 2."""
     from .print import fatal, panic_, gwrite
-    sigline = f"[signal SIGSEGV: segmentation violation code={code:#x} addr={addr:#x} pc={pc:#x}]\n"
+    sigline = f"[signal SIGSEGV: segmentation violation code={code:#x} addr={addr:#x} pc={pc:#x}]"
     if addr < 0x1000:
         yield from panic_(rt, "runtime error: invalid memory address or nil pointer dereference\n" + sigline)
     yield from gwrite(rt, 2, f"unexpected fault address {addr:#x}\n".encode())

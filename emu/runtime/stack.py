@@ -98,8 +98,10 @@ def copystack(rt, gp, newsize: int, sp: int, regs: dict | None = None):
     new_hi = new_lo + newsize
     delta = new_hi - old_hi
     inside = lambda v: old_lo <= v < old_hi
-    # 1. the used part, word by word, relocating values that point into the old stack
-    used_lo = max(sp, old_lo) & ~7
+    # 1. the used part, word by word, relocating values that point into the old stack.
+    #    On the guard-page path SP may already be below lo: the words between SP and lo
+    #    (in the guard page) are live too -- the runtime's own cookie frames can be there.
+    used_lo = max(sp, old_lo - PAGE) & ~7
     words = array("Q", mem.read(used_lo, old_hi - used_lo))
     moved = 0
     for i, v in enumerate(words):
@@ -232,8 +234,10 @@ def stackcheck(arch: str, args: list[str], ctx) -> list[str]:
             test = ["    ldr x16, [x28, #16]", "    cmp sp, x16", f"    b.hi {ok}"]
         elif frame <= 4096:
             test = ["    ldr x16, [x28, #16]", f"    sub x17, sp, #{frame - 128}", "    cmp x17, x16", f"    b.hi {ok}"]
-        else:
-            test = ["    ldr x16, [x28, #16]", "    mov x17, sp", f"    subs x17, x17, #{frame - 128}",
+        else:                  # the constant does not fit an immediate: build it in x17
+            d = frame - 128
+            test = ["    ldr x16, [x28, #16]", f"    movz x17, #{d & 0xFFFF:#x}",
+                    f"    movk x17, #{d >> 16:#x}, lsl #16", "    subs x17, sp, x17",
                     f"    b.lo {check}_more", "    cmp x17, x16", f"    b.hi {ok}"]
         spill = ["    stp x0, x1, [sp, #-128]!"] + [f"    stp x{i}, x{i + 1}, [sp, #{8 * i}]" for i in range(2, 16, 2)]
         fill = [f"    ldp x{i}, x{i + 1}, [sp, #{8 * i}]" for i in reversed(range(2, 16, 2))] + \

@@ -22,10 +22,11 @@ from .preempt import preemptone
 def sysmon(rt):
     """The sysmon loop (generator; never returns)."""
     from .lock import lock, unlock
-    from .m import schedlock
+    from .m import checkdead, schedlock
     s = rt.sched
     yield from lock(rt, schedlock(rt))
     s.nmsys = s.nmsys + 1
+    yield from checkdead(rt)          # as Go: main may have parked before sysmon counted itself
     yield from unlock(rt, schedlock(rt))
     idle, delay = 0, 0
     while True:
