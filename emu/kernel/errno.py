@@ -4,7 +4,9 @@ helper every syscall uses to fail: ``return -errno`` via `fail(E...)`."""
 EPERM, ENOENT, ESRCH, EINTR, EIO = 1, 2, 3, 4, 5
 EBADF, ECHILD, EAGAIN, ENOMEM, EACCES, EFAULT = 9, 10, 11, 12, 13, 14
 EBUSY, EEXIST, ENODEV, ENOTDIR, EINVAL, ENFILE, EMFILE = 16, 17, 19, 20, 22, 23, 24
-ESPIPE, EPIPE, ERANGE, ENOSYS, ETIMEDOUT = 29, 32, 34, 38, 110
+ESPIPE, EPIPE, ERANGE, ENOSYS, ELOOP, ETIMEDOUT = 29, 32, 34, 38, 40, 110
+EPROTONOSUPPORT, ESOCKTNOSUPPORT, EOPNOTSUPP, EAFNOSUPPORT = 93, 94, 95, 97
+ECONNRESET, ENOTCONN = 104, 107
 
 NAMES = {v: k for k, v in dict(globals()).items() if k.startswith("E") and isinstance(v, int)}
 

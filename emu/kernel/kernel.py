@@ -18,7 +18,15 @@ Design note
   4. Signals are delivered in `return_to_user`, which the machine calls before
      a slice of a CPU whose `kernel_work` a sender set; a signal also ends an
      interruptible wait (`interrupt`).
-  5. Output to fds 1 and 2 is captured and also streamed to `on_output`.
+  5. Files live in a per-process table (file.py): descriptors 0-2 are the
+     console (fs.py: output to 1 and 2 is captured and also streamed to
+     `on_output`), and pipes, eventfds, unix sockets and epolls join them.
+     `current` is the thread whose syscall the kernel is running (None
+     outside one).  Sleeping file operations woken during a kernel entry
+     (`woken`) are resumed when it ends, at the waker's time (wait.py).
+  6. The world outside the process is Python (peer.py): `peer(fd)` is the far
+     end of a guest's pipe or socket, `peer_pipe()` / `peer_socket()` make
+     one, and `at(ns, fn)` calls fn when the virtual clock reaches ns.
 Rejected: calling Python runtime code from here (the kernel must be able to run
 a real Go binary one day; it cannot know our runtime).
 """
@@ -39,6 +47,10 @@ from .task import BLOCKED, DEAD, RUNNING, Block, Task
 # Families register their handlers on import.
 from . import exit as _exit, fork as _fork, fs as _fs, futex as _futex, mman as _mman  # noqa: F401,E402
 from . import sched as _sched, time as _time  # noqa: F401,E402
+from . import file as _file, pipe as _pipe, eventfd as _eventfd, unix as _unix, epoll as _epoll  # noqa: F401,E402
+from . import peer as _peer  # noqa: E402
+from .file import FdTable  # noqa: E402
+from .fs import console_files  # noqa: E402
 from . import signal  # noqa: E402
 from .signal import SIGSEGV, signame  # noqa: E402
 
@@ -82,7 +94,13 @@ class Kernel:
         # Observers called as hook(task, sig) just before a handler's frame is
         # built, with the interrupted registers still in the CPU (analysis tools).
         self.delivery_hooks: list[Callable[[Task, int], None]] = []
-        self.closed_fds: set[int] = set()
+        # Files (file.py): the descriptor table, the console on 0, 1, 2.
+        self.files = FdTable()
+        for fd, f in enumerate(console_files()):
+            self.files.install(fd, f)
+        self.current: Task | None = None     # the thread in a syscall now (Linux's `current`)
+        self.woken: list = []                # sleeping operations woken, to resume (wait.py)
+        self.alarm = _peer.Alarm(self)
         # mmap placement window (set by exec): below the main thread's stack.
         self.mmap_min, self.mmap_top = self.mem.base, self.mem.limit
         gprs = [r.name for r in self.isa.gprs]
@@ -143,6 +161,7 @@ class Kernel:
         args = [regs[i] for i in self._arg_idx[:handler.nargs]]
         if self.recorder is not None:
             self.emit(t, ev.SYSCALL, self.names[nr], *args)
+        self.current = t
         try:
             result = handler(self, t, *args)
         except GuestFault:
@@ -151,10 +170,21 @@ class Kernel:
             print(f"gosched-emu: kernel bug in sys_{self.names[nr]}: {type(e).__name__}: {e} "
                   f"(tid {t.tid}, pc {t.cpu.pc:#x})", file=sys.stderr)
             result = fail(EIO)
+        finally:
+            self.current = None
         if isinstance(result, Block):
             self._block(t, result)
         elif result is not None and result is not NORETURN:   # None: the task is gone (exit)
             self.set_return(t, result)
+        if self.woken:
+            self.run_woken()
+
+    def run_woken(self) -> None:
+        """Resume the sleeping operations woken so far, in wake order (wait.py).
+        Kernel entries call it when they are done; Python code that closes or
+        changes files directly calls it too."""
+        while self.woken:
+            self.woken.pop(0).resume()
 
     def set_return(self, t: Task, result: int) -> None:
         """Write a syscall result the way the arch returns it."""
@@ -196,6 +226,7 @@ class Kernel:
             b.cancel()
         self.emit(t, ev.WAKE, b.reason, "timeout")
         self.set_return(t, b.timeout_result)
+        self.run_woken()
 
     def wake(self, t: Task, result: int, waker: Task | None = None) -> None:
         """End `t`'s wait with `result` as its syscall's return value."""
@@ -204,17 +235,18 @@ class Kernel:
         self._end_wait(t, result, waker, "woken")
 
     def interrupt(self, t: Task, sender: Task | None = None) -> None:
-        """A signal ends `t`'s wait: leave its wait queues (Block.cancel); the
-        syscall returns what Block.interrupt says (-EINTR without one: only a
-        fatal signal interrupts such a wait, and the thread never sees it)."""
+        """A signal ends `t`'s wait: the syscall returns what Block.interrupt says
+        (-EINTR without one: only a fatal signal interrupts such a wait, and the
+        thread never sees it); then it leaves its wait queues (Block.cancel)."""
         if t.state != BLOCKED:
             raise RuntimeError(f"Kernel.interrupt: task {t.tid} is {t.state}, not blocked")
         b = t.block
-        if b.cancel is not None:
-            b.cancel()
         at = sender.cpu.cycles if sender is not None else self.machine.now()
         result = b.interrupt(max(at, t.cpu.cycles)) if b.interrupt is not None else fail(EINTR)
+        if b.cancel is not None:
+            b.cancel()
         self._end_wait(t, result, sender, "signal")
+        self.run_woken()
 
     def _end_wait(self, t: Task, result: int, waker: Task | None, how: str) -> None:
         b = t.block
@@ -223,6 +255,23 @@ class Kernel:
         self.machine.wake(t.cpu, at)
         self.emit(t, ev.WAKE, b.reason, how)
         self.set_return(t, result)
+
+    # ---- the world outside (peer.py) ------------------------------------------------
+    def peer(self, fd: int) -> "_peer.Peer":
+        """The far end of the pipe, socket or eventfd at `fd`: read / write / close it from Python."""
+        return _peer.peer_of(self, fd)
+
+    def peer_pipe(self, guest_end: str = "r", flags: int = 0) -> tuple[int, "_peer.Peer"]:
+        """A pipe whose `guest_end` ("r" / "w") gets the lowest free fd; returns (fd, peer)."""
+        return _peer.peer_pipe(self, guest_end, flags)
+
+    def peer_socket(self, flags: int = 0) -> tuple[int, "_peer.Peer"]:
+        """A unix stream socket at the lowest free fd, connected to the returned peer."""
+        return _peer.peer_socket(self, flags)
+
+    def at(self, ns: int, fn: Callable[[], None]) -> None:
+        """Call fn() when the virtual clock reaches `ns` nanoseconds (see peer.py)."""
+        self.alarm.at(ns, fn)
 
     # ---- ending --------------------------------------------------------------------
     def exit_task(self, t: Task, code: int) -> None:

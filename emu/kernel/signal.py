@@ -38,7 +38,11 @@ Design note
                           SA_NODEFER); SA_RESETHAND resets the action to
                           SIG_DFL.
      The loop runs until nothing deliverable is left: two pending signals give
-     two nested frames before either handler runs, as in Linux.  A frame that
+     two nested frames before either handler runs, as in Linux.  A thread
+     whose epoll_pwait a signal ended still has the call's temporary mask and
+     a `saved_sigmask`: the frame records the saved mask (sigmask_to_save), so
+     the handler's return restores it; if no handler runs it is restored when
+     nothing is left to deliver (restore_saved_sigmask).  A frame that
      cannot be written (bad stack, altstack overflow, no SA_RESTORER on
      x86_64) is force_sigsegv: SIGSEGV to the thread, fatal if the failed
      signal was SIGSEGV itself.
@@ -368,6 +372,11 @@ def set_current_blocked(k, t, mask: int) -> None:
         t.cpu.kernel_work = True
 
 
+def signal_pending(k, t) -> bool:
+    """A signal `t` does not block is pending for it (on its queue or the process's)."""
+    return bool((_queued(t.pending) | _queued(k.shared_pending)) & ~t.blocked)
+
+
 # ---- delivery ----------------------------------------------------------------------------
 def _dequeue(k, t) -> SigInfo | None:
     """The next signal to deliver to `t`: lowest number, synchronous ones first,
@@ -385,6 +394,10 @@ def do_signal(k, t) -> None:
     while t.state == RUNNING:
         info = _dequeue(k, t)
         if info is None:
+            if t.saved_sigmask is not None:           # restore_saved_sigmask: no handler ran
+                mask, t.saved_sigmask = t.saved_sigmask, None
+                set_current_blocked(k, t, mask)
+                continue
             t.cpu.kernel_work = False
             return
         sig = info.signo
@@ -404,6 +417,9 @@ def do_signal(k, t) -> None:
             k.sighand[sig] = act._replace(handler=SIG_DFL)
         for hook in k.delivery_hooks:
             hook(t, sig)
+        current = t.blocked
+        if t.saved_sigmask is not None:               # sigmask_to_save(): the frame keeps the caller's
+            t.blocked, t.saved_sigmask = t.saved_sigmask, None
         setup = _setup_frame_amd64 if k.isa.name == "amd64" else _setup_frame_arm64
         frame, trouble = setup(k, t, sig, act, info)
         if frame is None:
@@ -416,7 +432,7 @@ def do_signal(k, t) -> None:
         on_altstack = bool(t.sas_ss_size) and _on_stack(t, frame)
         if t.sas_ss_flags & SS_AUTODISARM:
             t.sas_ss_sp, t.sas_ss_size, t.sas_ss_flags = 0, 0, SS_DISABLE
-        blocked = t.blocked | act.mask | (0 if act.flags & SA_NODEFER else sigmask(sig))
+        blocked = current | act.mask | (0 if act.flags & SA_NODEFER else sigmask(sig))
         set_current_blocked(k, t, blocked)
         k.emit(t, ev.SIGNAL, sig, act.handler, frame, on_altstack)
 

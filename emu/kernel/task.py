@@ -58,6 +58,9 @@ class Task:
         `signal.SigInfo`s (lowest number first when dequeued).
     :ivar sas_ss_sp, sas_ss_size, sas_ss_flags: the alternate signal stack
         (sigaltstack); a new thread has none (SS_DISABLE = 2).
+    :ivar saved_sigmask: the mask to restore after the next signal delivery
+        (epoll_pwait ended by a signal under its temporary mask; Linux's
+        saved_sigmask with TIF_RESTORE_SIGMASK), or None.
     """
 
     tid: int
@@ -75,6 +78,7 @@ class Task:
     sas_ss_sp: int = 0
     sas_ss_size: int = 0
     sas_ss_flags: int = 2
+    saved_sigmask: int | None = None
 
     def __repr__(self) -> str:
         return f"Task(tid={self.tid}, cpu{self.cpu.id}, {self.state})"
