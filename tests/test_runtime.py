@@ -213,3 +213,18 @@ def test_same_seed_same_scheduler_event_stream(arch):
         return rec.events
     a, b, c = stream(4), stream(4), stream(5)
     assert a == b and a != c
+
+
+def test_a_python_exception_in_the_runtime_is_a_go_fatal_error_not_a_host_crash(arch, monkeypatch):
+    from emu.runtime import sched
+    def broken(rt, gpaddr):
+        raise KeyError("planted")
+        yield
+    monkeypatch.setattr(sched, "goschedImpl", lambda rt, gp: broken(rt, gp.addr))
+    s = runtime_system(arch, CALLEE[arch], procs=1)
+    out = s.run(20_000_000)
+    assert out.status == 2
+    err = out.stderr.decode()
+    assert err.startswith("fatal error: runtime internal error in runtime.gosched_m: KeyError: 'planted' "
+                          "(test_runtime.py:"), err
+    assert "goroutine 1 [" in err

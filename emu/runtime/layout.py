@@ -213,6 +213,8 @@ P = struct("p", "A processor: the resource needed to run Go code (runtime2.go p)
     ("preempt", 1, 1, False, "this P should enter the scheduler as soon as possible"),
     ("sysmontick_schedtick", 4, 1, False, "schedtick sysmon last saw"),
     ("sysmontick_schedwhen", 8, 1, False, "when sysmon saw that schedtick (ns)"),
+    ("sysmontick_syscalltick", 4, 1, False, "syscalltick sysmon last saw"),
+    ("sysmontick_syscallwhen", 8, 1, False, "when sysmon saw that syscalltick (ns)"),
 ])
 
 SCHEDT = struct("schedt", "Global scheduler state (runtime2.go schedt).", [

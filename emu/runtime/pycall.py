@@ -172,7 +172,11 @@ class Boundary:
         rec = self.rt.recorder
         if rec is not None and rec.slices:
             rec.emit(cpu.cycles, cpu.id, ev.PYCALL, e.symbol, *args)
-        result = e.fn(self.rt, *args)
+        try:
+            result = e.fn(self.rt, *args)
+        except Exception as exc:                  # a bug in runtime Python: report it like Go
+            self._internal_error(cpu, e.symbol, exc)
+            return
         if type(result) is GeneratorType:
             isa = self.isa
             caller = cpu.read(isa.lr) if isa.lr else self.rt.mem.read_u64(cpu.sp)
@@ -207,10 +211,24 @@ class Boundary:
         except StopIteration as stop:
             self._return(cpu, frame.stub, frame.export, stop.value)
             return
+        except Exception as exc:                  # a bug in runtime Python: report it like Go
+            self._internal_error(cpu, frame.export.symbol, exc)
+            return
         if not isinstance(req, AsmCall):
             raise TypeError(f"{frame.export.symbol} yielded {req!r}; runtime code may only yield AsmCall "
                             "(use `yield from call(...)`)")
         self._call_asm(cpu, frame, req)
+
+    def _internal_error(self, cpu, symbol: str, exc: Exception) -> None:
+        """Python raised inside the runtime: the guest dies with Go's fatal report,
+        naming the Python location, and the host carries on."""
+        import traceback
+        if getattr(self.rt, "_dying", False):
+            raise exc                             # the fatal report itself failed: nothing better to do
+        self.rt._dying = True
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        self.rt.throw_now(cpu, f"runtime internal error in {symbol}: {type(exc).__name__}: {exc} "
+                               f"({where.filename.rsplit('/', 1)[-1]}:{where.lineno})")
 
     def _return(self, cpu, stub: int, e: Export, result) -> None:
         """Put `result` in the result registers and resume at the stub's `ret`."""

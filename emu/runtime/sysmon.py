@@ -14,9 +14,11 @@ Design note
 """
 from __future__ import annotations
 
-from .layout import _Gpreempted, _Prunning, _Psyscall
+from .layout import _Gpreempted, _Pidle, _Prunning, _Psyscall
 from .oslinux import nanotime, usleep
+from .m import handoffp
 from .preempt import preemptone
+from .syscall import retake_syscall
 
 
 def sysmon(rt):
@@ -44,12 +46,18 @@ def sysmon(rt):
 
 
 def retake(rt, now: int):
-    """Preempt Gs that ran too long; return how many Ps were retaken from syscalls
-    (none yet), which is what resets sysmon's idle backoff, as in Go (generator)."""
+    """Preempt Gs that ran too long and hand off Ps stuck in syscalls; return how many
+    Ps were retaken from syscalls, which is what resets sysmon's idle backoff (generator)."""
     n = 0
     for i in range(rt.sched.gomaxprocs):
         pp = rt.allp(i)
         if pp.status not in (_Prunning, _Psyscall):
+            continue
+        if pp.status == _Psyscall and retake_syscall(rt, pp, now):
+            pp.status = _Pidle                     # CAS _Psyscall -> _Pidle
+            rt.emit("handoff", pp.id)
+            n += 1
+            yield from handoffp(rt, pp)
             continue
         t = pp.schedtick
         if pp.sysmontick_schedtick != t:
