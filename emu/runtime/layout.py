@@ -236,7 +236,20 @@ SCHEDT = struct("schedt", "Global scheduler state (runtime2.go schedt).", [
     ("stackpools", 8, 48, False, "free stacks by log2(size), linked through their first word"),
     ("sudogcache", 8, 1, False, "free sudogs, linked through sudog.next"),
     ("persistent_next", 8, 1, False, "bump allocator for runtime structs (persistentalloc)"),
+    ("epfd", 4, 1, False, "the netpoller's epoll fd (-1: not initialised)"), ("netpollInited", 4),
+    ("breakRd", 4), ("breakWr", 4),
+    ("pds", 8, 1, False, "fd -> *pollDesc table (1024 entries)"),
+    ("lastpoll", 8, 1, False, "when netpoll last ran (ns); 0 while an M blocks in it"),
+    ("nwaiters", 4, 1, False, "Gs parked in netpollblock"),
+    ("netpollbuf", 8, 1, False, "epoll_event buffer for netpoll"),
     ("persistent_end", 8),
+])
+
+POLLDESC = struct("pollDesc", "A file the netpoller watches (netpoll.go pollDesc).", [
+    ("fd", 8),
+    ("rg", 8, 1, False, "reader: pdNil 0, pdReady 1, pdWait 2, or the parked G"),
+    ("wg", 8, 1, False, "writer: the same states"),
+    ("closing", 4),
 ])
 
 WAITQ = struct("waitq", "FIFO of sudogs.", [("first", 8), ("last", 8)])
@@ -259,7 +272,7 @@ HCHAN = struct("hchan", "A channel of machine words (chan.go hchan).", [
     ("lock", MUTEX),
 ])
 
-STRUCTS = [GOBUF, STACK, G, NOTE, MUTEX, M, P, SCHEDT, WAITQ, SUDOG, HCHAN]
+STRUCTS = [GOBUF, STACK, G, NOTE, MUTEX, M, P, SCHEDT, POLLDESC, WAITQ, SUDOG, HCHAN]
 
 
 def _consts(s: Struct, prefix: str, base: int = 0):

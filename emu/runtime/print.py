@@ -15,7 +15,7 @@ PRINTBUF = 512
 
 # waitReason (runtime2.go), the part we use.
 WAIT_REASONS = {0: "", 1: "chan receive (nil chan)", 2: "chan send (nil chan)", 3: "chan receive",
-                4: "chan send", 5: "select", 6: "sleep", 7: "sync.Mutex.Lock"}
+                4: "chan send", 5: "select", 6: "sleep", 7: "sync.Mutex.Lock", 8: "IO wait"}
 waitReasonChanReceiveNilChan, waitReasonChanSendNilChan, waitReasonChanReceive, waitReasonChanSend = 1, 2, 3, 4
 
 

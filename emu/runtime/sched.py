@@ -22,7 +22,7 @@ machine code, and there would be nothing to watch); a global run queue only
 from __future__ import annotations
 
 from .g import allgadd, casgstatus, gfget, gfput, malg
-from .layout import GSIGNAL_STACK, STACK_GUARD, _Gdead, _Grunnable, _Grunning, GOBUF
+from .layout import GSIGNAL_STACK, STACK_GUARD, _Gdead, _Grunnable, _Grunning, _Gwaiting, GOBUF
 from .lock import lock, unlock
 from .m import mget, handoffp, schedlock, startm, stopm, wakep
 from .malloc import persistentalloc
@@ -187,6 +187,15 @@ def findRunnable(rt):
             yield from unlock(rt, schedlock(rt))
             if gp:
                 return gp, False
+        # the network poller, without blocking
+        if s.netpollInited and s.nwaiters and s.lastpoll:
+            from .netpoll import injectglist, netpoll
+            gs = yield from netpoll(rt, 0)
+            if gs:
+                first, rest = gs[0], gs[1:]
+                yield from injectglist(rt, rest)
+                yield from casgstatus(rt, first, _Gwaiting, _Grunnable)
+                return first, False
         # steal from other Ps: spin only when at most half the busy Ps have spinners
         procs = s.gomaxprocs
         if mp.spinning or 2 * s.nmspinning < procs - s.npidle:
@@ -219,6 +228,24 @@ def findRunnable(rt):
                     mp.spinning = 1
                     s.nmspinning = s.nmspinning + 1
                     continue
+        # the last M with nothing to do blocks in the network poller instead of sleeping
+        if s.netpollInited and s.nwaiters and s.lastpoll:
+            from .netpoll import injectglist, netpoll
+            s.lastpoll = 0
+            gs = yield from netpoll(rt, -1)
+            s.lastpoll = 1
+            if gs:
+                yield from lock(rt, schedlock(rt))
+                pp = pidleget(rt)
+                yield from unlock(rt, schedlock(rt))
+                if pp:
+                    yield from acquirep(rt, pp)
+                    first, rest = gs[0], gs[1:]
+                    yield from injectglist(rt, rest)
+                    yield from casgstatus(rt, first, _Gwaiting, _Grunnable)
+                    return first, False
+                yield from injectglist(rt, gs)
+            continue
         yield from stopm(rt)
 
 

@@ -16,6 +16,11 @@
 .equ SYS_sigaltstack, 131
 .equ SYS_clock_gettime, 228
 .equ SYS_tgkill, 234
+.equ SYS_read, 0
+.equ SYS_pipe2, 293
+.equ SYS_epoll_create1, 291
+.equ SYS_epoll_ctl, 233
+.equ SYS_epoll_pwait, 281
 .equ SYS_mmap, 9
 .equ SYS_munmap, 11
 .equ SYS_mprotect, 10
@@ -236,5 +241,56 @@ runtime.clock_gettime:
     mov rsi, rbx
     mov edi, eax
     mov eax, SYS_clock_gettime
+    syscall
+    ret
+
+# func read(fd int32, p unsafe.Pointer, n int32) int32
+.globl runtime.read1
+runtime.read1:
+    mov edx, ecx
+    mov rsi, rbx
+    mov edi, eax
+    mov eax, SYS_read
+    syscall
+    ret
+
+# func pipe2(fds *[2]int32, flags int32) int32
+.globl runtime.pipe2
+runtime.pipe2:
+    mov esi, ebx
+    mov rdi, rax
+    mov eax, SYS_pipe2
+    syscall
+    ret
+
+# func epollcreate1(flags int32) int32
+.globl runtime.epollcreate1
+runtime.epollcreate1:
+    mov edi, eax
+    mov eax, SYS_epoll_create1
+    syscall
+    ret
+
+# func epollctl(epfd, op, fd int32, ev *epollevent) int32
+.globl runtime.epollctl
+runtime.epollctl:
+    mov r10, rdi
+    mov edx, ecx
+    mov esi, ebx
+    mov edi, eax
+    mov eax, SYS_epoll_ctl
+    syscall
+    ret
+
+# func epollwait(epfd int32, ev *epollevent, nev, timeout int32) int32  (epoll_pwait, no sigmask)
+.globl runtime.epollwait
+runtime.epollwait:
+    mov r10, rdi
+    mov edx, ecx
+    mov rsi, rbx
+    mov edi, eax
+    xor r8d, r8d
+    xor r9d, r9d
+    mov eax, SYS_epoll_pwait
     syscall
     ret

@@ -16,6 +16,11 @@
 .equ SYS_sigaltstack, 132
 .equ SYS_clock_gettime, 113
 .equ SYS_tgkill, 131
+.equ SYS_read, 63
+.equ SYS_pipe2, 59
+.equ SYS_epoll_create1, 20
+.equ SYS_epoll_ctl, 21
+.equ SYS_epoll_pwait, 22
 .equ SYS_mmap, 222
 .equ SYS_munmap, 215
 .equ SYS_mprotect, 226
@@ -178,5 +183,42 @@ runtime.nanosleep:
 .globl runtime.clock_gettime
 runtime.clock_gettime:
     mov x8, #SYS_clock_gettime
+    svc #0
+    ret
+
+// func read(fd int32, p unsafe.Pointer, n int32) int32
+.globl runtime.read1
+runtime.read1:
+    mov x8, #SYS_read
+    svc #0
+    ret
+
+// func pipe2(fds *[2]int32, flags int32) int32
+.globl runtime.pipe2
+runtime.pipe2:
+    mov x8, #SYS_pipe2
+    svc #0
+    ret
+
+// func epollcreate1(flags int32) int32
+.globl runtime.epollcreate1
+runtime.epollcreate1:
+    mov x8, #SYS_epoll_create1
+    svc #0
+    ret
+
+// func epollctl(epfd, op, fd int32, ev *epollevent) int32
+.globl runtime.epollctl
+runtime.epollctl:
+    mov x8, #SYS_epoll_ctl
+    svc #0
+    ret
+
+// func epollwait(epfd int32, ev *epollevent, nev, timeout int32) int32  (epoll_pwait, no sigmask)
+.globl runtime.epollwait
+runtime.epollwait:
+    mov x4, #0
+    mov x5, #0
+    mov x8, #SYS_epoll_pwait
     svc #0
     ret

@@ -1,0 +1,152 @@
+"""The netpoller on both arches: a G reading an empty pipe parks in netpollblock
+(IO wait) and is woken through epoll -- by another goroutine's write, or by the
+far end of the pipe driven from Python at a chosen virtual time while every
+goroutine waits (the last M then blocks in epoll_pwait)."""
+from __future__ import annotations
+
+from emu.system import System
+from emu.trace import events as ev
+from emu.trace.events import Recorder
+
+# main makes a pipe and a channel, starts a reader, [writes "abc" itself], and waits for
+# the reader's report: the byte count (printed by the reader) and the first byte.
+PROGRAM = {
+    "amd64": """
+.text
+.globl main.main
+main.main:
+    push rbp
+    mov rbp, rsp
+    xor eax, eax
+    call runtime.makechan
+    mov qword ptr [rip + done], rax
+    call runtime.pipe
+    mov qword ptr [rip + rfd], rax
+    mov qword ptr [rip + wfd], rbx
+    lea rax, [rip + reader]
+    xor ebx, ebx
+    call runtime.newproc
+    call runtime.gosched
+    call runtime.gosched
+    mov eax, 1
+    call runtime.printint
+    cmp qword ptr [rip + selfwrite], 0
+    je 1f
+    mov rax, qword ptr [rip + wfd]
+    lea rbx, [rip + msg]
+    mov ecx, 3
+    call runtime.write
+1:
+    mov rax, qword ptr [rip + done]
+    call runtime.chanrecv
+    call runtime.printint
+    pop rbp
+    ret
+reader:
+    push rbp
+    mov rbp, rsp
+    mov rax, qword ptr [rip + rfd]
+    lea rbx, [rip + buf]
+    mov ecx, 16
+    call runtime.read
+    call runtime.printint
+    movzx ebx, byte ptr [rip + buf]
+    mov rax, qword ptr [rip + done]
+    call runtime.chansend
+    pop rbp
+    ret
+.data
+selfwrite: .quad SELFWRITE
+rfd: .quad 0
+wfd: .quad 0
+done: .quad 0
+msg: .ascii "abc"
+buf: .space 16
+""",
+    "arm64": """
+.text
+.globl main.main
+main.main:
+    stp x29, x30, [sp, #-16]!
+    mov x29, sp
+    mov x0, #0
+    bl runtime.makechan
+    adr x2, done
+    str x0, [x2]
+    bl runtime.pipe
+    adr x2, rfd
+    str x0, [x2]
+    adr x2, wfd
+    str x1, [x2]
+    adr x0, reader
+    mov x1, #0
+    bl runtime.newproc
+    bl runtime.gosched
+    bl runtime.gosched
+    mov x0, #1
+    bl runtime.printint
+    adr x0, selfwrite
+    ldr x0, [x0]
+    cbz x0, 1f
+    adr x0, wfd
+    ldr x0, [x0]
+    adr x1, msg
+    mov x2, #3
+    bl runtime.write
+1:
+    adr x0, done
+    ldr x0, [x0]
+    bl runtime.chanrecv
+    bl runtime.printint
+    ldp x29, x30, [sp], #16
+    ret
+reader:
+    stp x29, x30, [sp, #-16]!
+    mov x29, sp
+    adr x0, rfd
+    ldr x0, [x0]
+    adr x1, buf
+    mov x2, #16
+    bl runtime.read
+    bl runtime.printint
+    adr x1, buf
+    ldrb w1, [x1]
+    adr x0, done
+    ldr x0, [x0]
+    bl runtime.chansend
+    ldp x29, x30, [sp], #16
+    ret
+.data
+selfwrite: .quad SELFWRITE
+rfd: .quad 0
+wfd: .quad 0
+done: .quad 0
+msg: .ascii "abc"
+buf: .space 16
+""",
+}
+
+
+def test_reader_parks_in_io_wait_and_a_write_wakes_it(arch):
+    for procs in (1, 2):
+        rec = Recorder(kinds=[ev.GSTATUS, "netpoll"])
+        s = System([("np.s", PROGRAM[arch].replace("SELFWRITE", "1"))], arch, bare=False, procs=procs, trace=rec)
+        out = s.run(20_000_000)
+        assert (out.status, out.stdout, out.stderr) == (0, b"1\n3\n97\n", b""), out.report
+        g2 = [e.args[1:3] for e in rec.of(ev.GSTATUS) if e.args[0] == 2]
+        assert ("_Grunning", "_Gwaiting") in g2 and ("_Gwaiting", "_Grunnable") in g2
+        woke = [e for e in rec.of("netpoll") if e.args[2] == [2]]
+        assert len(woke) == 1
+
+
+def test_the_far_end_writes_at_a_virtual_time_and_the_blocked_netpoll_wakes(arch):
+    rec = Recorder(kinds=["netpoll"])
+    s = System([("np.s", PROGRAM[arch].replace("SELFWRITE", "0"))], arch, bare=False, procs=1, trace=rec)
+    k = s.kernel
+    # fds: 3 epoll, 4/5 the netpoller's break pipe, 6/7 the program's pipe
+    k.at(7_000_000, lambda: k.peer(6).write(b"xyz"))
+    out = s.run(20_000_000)
+    assert (out.status, out.stdout, out.stderr) == (0, b"1\n3\n120\n", b""), out.report
+    blocking = [e for e in rec.of("netpoll") if e.args[0] == -1]
+    assert blocking and blocking[-1].args[2] == [2]
+    assert s.machine.cycles_to_ns(blocking[-1].cycles) >= 7_000_000
