@@ -211,6 +211,8 @@ P = struct("p", "A processor: the resource needed to run Go code (runtime2.go p)
     ("runnext", 8, 1, False, "G to run next, ahead of runq (it inherits the time slice)"),
     ("gFree_head", 8), ("gFree_n", 4),
     ("preempt", 1, 1, False, "this P should enter the scheduler as soon as possible"),
+    ("timers", 8, 1, False, "min-heap of (when, g) pairs for sleeping Gs (TIMERS_MAX entries)"),
+    ("ntimers", 4, 1, False, "entries in the heap"),
     ("sysmontick_schedtick", 4, 1, False, "schedtick sysmon last saw"),
     ("sysmontick_schedwhen", 8, 1, False, "when sysmon saw that schedtick (ns)"),
     ("sysmontick_syscalltick", 4, 1, False, "syscalltick sysmon last saw"),

@@ -188,6 +188,9 @@ def checkdead(rt):
         return
     if run < 0:
         yield from throw(rt, f"checkdead: inconsistent counts (mcount={s.mcount} nmidle={s.nmidle})")
+    for i in range(s.gomaxprocs):                 # sleeping Gs will wake: not a deadlock
+        if rt.allp(i).ntimers:
+            return
     waiting = 0
     g = s.allg
     while g:

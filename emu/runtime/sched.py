@@ -169,6 +169,17 @@ def findRunnable(rt):
     while True:
         mp = rt.getm()
         pp = rt.p(mp.p)
+        # timers that are due make their Gs runnable on this P (this P's first; an idle
+        # P's timers are run here too, as Go's stealWork does)
+        from .time import earliest
+        if earliest(rt) is not None:
+            from .oslinux import nanotime
+            from .time import checkTimers
+            now = yield from nanotime(rt)
+            for i in range(s.gomaxprocs):
+                yield from checkTimers(rt, rt.allp(i), now)
+            mp = rt.getm()
+            pp = rt.p(mp.p)
         # fairness: now and then take one G from the global queue first
         if pp.schedtick % 61 == 0 and s.runqsize > 0:
             yield from lock(rt, schedlock(rt))
@@ -228,12 +239,26 @@ def findRunnable(rt):
                     mp.spinning = 1
                     s.nmspinning = s.nmspinning + 1
                     continue
-        # the last M with nothing to do blocks in the network poller instead of sleeping
-        if s.netpollInited and s.nwaiters and s.lastpoll:
+        # the last M with nothing to do blocks in the network poller (until the next timer)
+        from .time import earliest
+        until = earliest(rt)
+        if s.netpollInited and (s.nwaiters or until is not None) and s.lastpoll:
             from .netpoll import injectglist, netpoll
+            from .oslinux import nanotime
+            delay = -1
+            if until is not None:
+                now = yield from nanotime(rt)
+                delay = max(0, -(-(until - now) // 1_000_000))     # ms, rounded up (epoll's unit)
             s.lastpoll = 0
-            gs = yield from netpoll(rt, -1)
+            gs = yield from netpoll(rt, delay)
             s.lastpoll = 1
+            if not gs and until is not None:      # a timer is due: any P may run it
+                yield from lock(rt, schedlock(rt))
+                pp = pidleget(rt)
+                yield from unlock(rt, schedlock(rt))
+                if pp:
+                    yield from acquirep(rt, pp)
+                continue
             if gs:
                 yield from lock(rt, schedlock(rt))
                 pp = pidleget(rt)
