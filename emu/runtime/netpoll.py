@@ -46,10 +46,16 @@ def _signed(x: int) -> int:
 
 
 def netpollinit(rt):
+    """Create the epoll instance and the break pipe, once (generator).  Its syscalls
+    yield, so concurrent first users wait on netpollInitLock, as in Go."""
     s, mem = rt.sched, rt.mem
     if s.netpollInited:
         return
-    s.netpollInited = 1
+    initlock = s.addr + s.layout.offset("netpollInitLock")
+    yield from lock(rt, initlock)
+    if s.netpollInited:
+        yield from unlock(rt, initlock)
+        return
     s.pds = yield from persistentalloc(rt, 8 * MAXFD)
     s.netpollbuf = yield from persistentalloc(rt, 16 * NEVENTS)
     s.epfd = yield from call("runtime.epollcreate1", O_CLOEXEC)
@@ -58,6 +64,8 @@ def netpollinit(rt):
     s.breakRd, s.breakWr = mem.read_u32(fds), mem.read_u32(fds + 4)
     yield from _ctl_add(rt, s.breakRd, EPOLLIN, s.addr + s.layout.offset("breakRd"))
     s.lastpoll = 1
+    s.netpollInited = 1
+    yield from unlock(rt, initlock)
 
 
 def _ctl_add(rt, fd: int, events: int, data: int):
@@ -139,6 +147,15 @@ def netpoll(rt, delay_ms: int):
                 gs.append(g)
     rt.emit("netpoll", delay_ms, n, [g.goid for g in gs])
     return gs
+
+
+def netpollBreak(rt):
+    """Wake the M blocked in epoll_pwait: one byte into the break pipe (generator)."""
+    s = rt.sched
+    buf = rt.getm().addr + rt.getm().layout.offset("scratch")
+    rt.mem.write(buf, b"\0")
+    yield from call("runtime.write1", s.breakWr, buf, 1)
+    rt.emit("netpollbreak", s.pollUntil)
 
 
 def injectglist(rt, gs):

@@ -249,15 +249,19 @@ def findRunnable(rt):
             if until is not None:
                 now = yield from nanotime(rt)
                 delay = max(0, -(-(until - now) // 1_000_000))     # ms, rounded up (epoll's unit)
+            s.pollUntil = until or 0
             s.lastpoll = 0
             gs = yield from netpoll(rt, delay)
-            s.lastpoll = 1
+            s.lastpoll = (yield from nanotime(rt)) or 1
+            s.pollUntil = 0
             if not gs and until is not None:      # a timer is due: any P may run it
                 yield from lock(rt, schedlock(rt))
                 pp = pidleget(rt)
                 yield from unlock(rt, schedlock(rt))
                 if pp:
                     yield from acquirep(rt, pp)
+                    continue
+                yield from stopm(rt)              # every P is busy: they will run the timer
                 continue
             if gs:
                 yield from lock(rt, schedlock(rt))
@@ -270,6 +274,7 @@ def findRunnable(rt):
                     yield from casgstatus(rt, first, _Gwaiting, _Grunnable)
                     return first, False
                 yield from injectglist(rt, gs)
+            yield from stopm(rt)                  # no P for this M: sleep until one is handed over
             continue
         yield from stopm(rt)
 

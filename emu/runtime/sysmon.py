@@ -39,6 +39,12 @@ def sysmon(rt):
         delay = min(delay, 10_000)
         yield from usleep(rt, delay)
         now = yield from nanotime(rt)
+        s = rt.sched
+        if s.netpollInited and s.lastpoll and s.lastpoll + 10_000_000 < now:   # nobody polled for 10 ms
+            from .netpoll import injectglist, netpoll
+            s.lastpoll = now
+            gs = yield from netpoll(rt, 0)
+            yield from injectglist(rt, gs)
         n = yield from retake(rt, now)
         if rt.preempt_park:
             yield from readyPreempted(rt)

@@ -68,15 +68,19 @@ def checkTimers(rt, pp, now: int):
     h = _heap(rt, pp)
     due = []
     while h and h[0][0] <= now:
-        due.append(heapq.heappop(h)[1])
+        due.append(heapq.heappop(h))
     _store(rt, pp, h)
-    for g in due:
-        rt.emit("timer", rt.g(g).goid, now)
+    for when, g in due:
+        rt.emit("timer", rt.g(g).goid, now, when)
         yield from ready(rt, rt.g(g), False)
 
 
 def _sleep_commit(rt, gp, when):
+    from .netpoll import netpollBreak
     yield from addtimer(rt, rt.getp(), when, gp.addr)
+    s = rt.sched
+    if s.lastpoll == 0 and (s.pollUntil == 0 or when < s.pollUntil):
+        yield from netpollBreak(rt)             # an M sleeps in epoll past this timer: wake it
     return True
 
 
