@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import unicorn
-from unicorn import x86_const, arm64_const
+from unicorn import x86_const
 
 from .isa import ISA
 from .memory import Memory

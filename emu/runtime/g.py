@@ -16,7 +16,8 @@ from .layout import (STACK_GUARD, _Gcopystack, _Gdead, _Gidle, _Gpreempted, _Gru
                      _Grunning, _Gscan, _Gsyscall, _Gwaiting, G)
 from .malloc import persistentalloc
 from .print import throw
-from .state import ev, status_name
+from ..trace import events as ev
+from .state import status_name
 
 # (old, new) pairs Go's runtime performs, and where.
 ALLOWED = {

@@ -27,7 +27,7 @@ from .oslinux import gettid, newosproc
 from .p import acquirep, pidleget, pidleput, runqempty
 from .print import PRINTBUF, fatal, throw
 from .pycall import export
-from .state import ev
+from ..trace import events as ev
 
 
 def allocm(rt):
@@ -127,6 +127,14 @@ _SCHED_LOCK = SCHEDT.offset("lock")
 def schedlock(rt) -> int:
     """Address of sched.lock."""
     return rt.sched.addr + _SCHED_LOCK
+
+
+def pidleget_locked(rt):
+    """An idle P, taken under sched.lock, or None (generator)."""
+    yield from lock(rt, schedlock(rt))
+    pp = pidleget(rt)
+    yield from unlock(rt, schedlock(rt))
+    return pp
 
 
 def startm(rt, pp, spinning: bool):

@@ -21,6 +21,7 @@ from __future__ import annotations
 from .layout import POLLDESC
 from .lock import lock, unlock
 from .malloc import persistentalloc
+from .oslinux import scratch
 from .park import gopark
 from .pycall import call, export
 
@@ -69,7 +70,7 @@ def netpollinit(rt):
 
 
 def _ctl_add(rt, fd: int, events: int, data: int):
-    ev = rt.getm().addr + rt.getm().layout.offset("scratch")
+    ev = scratch(rt)
     rt.mem.write_u32(ev, events)
     rt.mem.write_u64(ev + _ev_data_off(rt), data)
     r = yield from call("runtime.epollctl", rt.sched.epfd, EPOLL_CTL_ADD, fd, ev)
@@ -152,7 +153,7 @@ def netpoll(rt, delay_ms: int):
 def netpollBreak(rt):
     """Wake the M blocked in epoll_pwait: one byte into the break pipe (generator)."""
     s = rt.sched
-    buf = rt.getm().addr + rt.getm().layout.offset("scratch")
+    buf = scratch(rt)
     rt.mem.write(buf, b"\0")
     yield from call("runtime.write1", s.breakWr, buf, 1)
     rt.emit("netpollbreak", s.pollUntil)
@@ -180,7 +181,7 @@ def injectglist(rt, gs):
 def pipe(rt):
     """pipe() -> (rfd, wfd): a non-blocking pipe the netpoller watches."""
     yield from netpollinit(rt)
-    fds = rt.getm().addr + rt.getm().layout.offset("scratch")
+    fds = scratch(rt)
     r = yield from call("runtime.pipe2", fds, O_NONBLOCK | O_CLOEXEC)
     if r:
         return (r, r)

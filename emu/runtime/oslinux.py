@@ -3,6 +3,7 @@ memory, output -- every one a call into a machine-code syscall wrapper
 (runtime_asm/<arch>/sys_linux.s), never a shortcut into the kernel."""
 from __future__ import annotations
 
+from .layout import M
 from .pycall import call, call_noreturn
 
 FUTEX_WAIT_PRIVATE, FUTEX_WAKE_PRIVATE = 128, 129
@@ -64,27 +65,30 @@ SIG_SETMASK = 2
 CLOCK_MONOTONIC = 1
 
 
-def _scratch(rt) -> int:
+_SCRATCH = M.offset("scratch")
+
+
+def scratch(rt) -> int:
     """The current M's scratch words (syscall arguments that need memory)."""
-    return rt.getm().addr + rt.getm().layout.offset("scratch")
+    return rt.getm().addr + _SCRATCH
 
 
 def nanotime(rt):
     """Monotonic time in ns, from clock_gettime (generator)."""
-    ts = _scratch(rt)
+    ts = scratch(rt)
     yield from call("runtime.clock_gettime", CLOCK_MONOTONIC, ts)
     return rt.mem.read_u64(ts) * 1_000_000_000 + rt.mem.read_u64(ts + 8)
 
 
 def usleep(rt, usec: int):
-    ts = _scratch(rt)
+    ts = scratch(rt)
     rt.mem.write_u64(ts, usec // 1_000_000)
     rt.mem.write_u64(ts + 8, usec % 1_000_000 * 1000)
     yield from call("runtime.nanosleep", ts)
 
 
 def sigaltstack(rt, lo: int, size: int):
-    st = _scratch(rt)
+    st = scratch(rt)
     rt.mem.write_u64(st, lo)
     rt.mem.write_u64(st + 8, 0)
     rt.mem.write_u64(st + 16, size)
@@ -96,13 +100,13 @@ def sigaltstack(rt, lo: int, size: int):
 
 def sigprocmask(rt, mask: int):
     """Set the thread's blocked mask (SIG_SETMASK) (generator)."""
-    p = _scratch(rt)
+    p = scratch(rt)
     rt.mem.write_u64(p, mask)
     yield from call("runtime.rtsigprocmask", SIG_SETMASK, p, 0, 8)
 
 
 def sigaction(rt, sig: int, handler: int, flags: int, restorer: int, mask: int):
-    act = _scratch(rt)
+    act = scratch(rt)
     for i, v in enumerate((handler, flags, restorer, mask)):
         rt.mem.write_u64(act + 8 * i, v)
     r = yield from call("runtime.rt_sigaction", sig, act, 0, 8)

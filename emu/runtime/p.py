@@ -18,7 +18,7 @@ from __future__ import annotations
 from .layout import RUNQ_SIZE, P, _Pidle, _Prunning
 from .malloc import persistentalloc
 from .print import throw
-from .state import ev
+from ..trace import events as ev
 
 U32 = 0xFFFFFFFF
 

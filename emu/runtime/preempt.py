@@ -27,7 +27,7 @@ from __future__ import annotations
 import bisect
 
 from .g import casgstatus
-from .layout import STACK_PREEMPT, _Gpreempted, _Grunnable, _Grunning, _Prunning
+from .layout import STACK_PREEMPT, _Gpreempted, _Grunning, _Prunning
 from .oslinux import getpid, tgkill
 from .park import mcall
 from .pycall import export

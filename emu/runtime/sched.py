@@ -24,15 +24,15 @@ from __future__ import annotations
 from .g import allgadd, casgstatus, gfget, gfput, malg
 from .layout import GSIGNAL_STACK, STACK_GUARD, _Gdead, _Grunnable, _Grunning, _Gwaiting, GOBUF
 from .lock import lock, unlock
-from .m import mget, handoffp, schedlock, startm, stopm, wakep
+from .m import pidleget_locked, schedlock, stopm, wakep
 from .malloc import persistentalloc
 from .oslinux import exit_, gettid
-from .p import (globrunqget, globrunqput, pidleget, pidleput, procresize, releasep, acquirep,
+from .p import (globrunqget, globrunqput, pidleput, procresize, releasep, acquirep,
                 runqempty, runqget, runqput, runqsteal)
 from .park import mcall
 from .print import PRINTBUF, throw
 from .pycall import call, call_noreturn, export
-from .state import ev
+from ..trace import events as ev
 
 AT_RANDOM = 25
 STEAL_TRIES = 4
@@ -231,9 +231,7 @@ def findRunnable(rt):
             s.nmspinning = s.nmspinning - 1
             victim = next((i for i in range(procs) if not runqempty(rt.allp(i))), None)
             if victim is not None:
-                yield from lock(rt, schedlock(rt))
-                pp = pidleget(rt)
-                yield from unlock(rt, schedlock(rt))
+                pp = yield from pidleget_locked(rt)
                 if pp:
                     yield from acquirep(rt, pp)
                     mp.spinning = 1
@@ -255,18 +253,14 @@ def findRunnable(rt):
             s.lastpoll = (yield from nanotime(rt)) or 1
             s.pollUntil = 0
             if not gs and until is not None:      # a timer is due: any P may run it
-                yield from lock(rt, schedlock(rt))
-                pp = pidleget(rt)
-                yield from unlock(rt, schedlock(rt))
+                pp = yield from pidleget_locked(rt)
                 if pp:
                     yield from acquirep(rt, pp)
                     continue
                 yield from stopm(rt)              # every P is busy: they will run the timer
                 continue
             if gs:
-                yield from lock(rt, schedlock(rt))
-                pp = pidleget(rt)
-                yield from unlock(rt, schedlock(rt))
+                pp = yield from pidleget_locked(rt)
                 if pp:
                     yield from acquirep(rt, pp)
                     first, rest = gs[0], gs[1:]

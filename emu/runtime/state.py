@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import random
 
-from ..trace import events as ev
 from .layout import G_STATUS_NAMES
 from .view import GView, MView, PView, SchedtView
 

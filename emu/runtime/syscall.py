@@ -18,7 +18,7 @@ netpoller and timers come next.
 from __future__ import annotations
 
 from .g import casgstatus
-from .layout import _Grunnable, _Grunning, _Gsyscall, _Pidle, _Prunning, _Psyscall
+from .layout import _Grunnable, _Grunning, _Gsyscall, _Prunning, _Psyscall
 from .lock import lock, unlock
 from .park import mcall
 from .pycall import call, export
@@ -47,11 +47,8 @@ def exitsyscall(rt):
         pp, how = oldp, "fast"
         pp.status = _Prunning
     else:
-        from .m import schedlock
-        from .p import pidleget
-        yield from lock(rt, schedlock(rt))
-        pp = pidleget(rt)
-        yield from unlock(rt, schedlock(rt))
+        from .m import pidleget_locked
+        pp = yield from pidleget_locked(rt)
         if pp:
             pp.status = _Prunning
     if pp:
@@ -68,7 +65,7 @@ def exitsyscall0(rt, gpaddr):
     """exitsyscall0(gp): on g0: no P for gp -- queue it globally, stop this M."""
     from .m import schedlock, stopm
     from .p import globrunqput
-    from .sched import dropg, execute, schedule
+    from .sched import dropg, schedule
     gp = rt.g(gpaddr)
     yield from casgstatus(rt, gp, _Gsyscall, _Grunnable)
     dropg(rt)
@@ -82,9 +79,9 @@ def exitsyscall0(rt, gpaddr):
 @export("runtime.blockingsyscall")
 def blockingsyscall(rt, ns):
     """blockingsyscall(ns): block the M in a real nanosleep of ns, without holding a P."""
-    from .oslinux import _scratch
+    from .oslinux import scratch
     yield from entersyscall(rt)
-    ts = _scratch(rt)
+    ts = scratch(rt)
     rt.mem.write_u64(ts, ns // 1_000_000_000)
     rt.mem.write_u64(ts + 8, ns % 1_000_000_000)
     yield from call("runtime.nanosleep", ts)
