@@ -10,6 +10,13 @@ from emu.trace.events import Recorder
 
 # main makes a pipe and a channel, starts a reader, [writes "abc" itself], and waits for
 # the reader's report: the byte count (printed by the reader) and the first byte.
+def program(arch, selfwrite, spin=1, nap=0):
+    """PROGRAM with main writing itself or not, spinning `spin` iterations and then
+    sleeping `nap` ns (0: no sleep) before it prints 1."""
+    return (PROGRAM[arch].replace("SELFWRITE", str(selfwrite))
+            .replace("SPIN", str(spin)).replace("NAP", str(nap)))
+
+
 PROGRAM = {
     "amd64": """
 .text
@@ -28,6 +35,15 @@ main.main:
     call runtime.newproc
     call runtime.gosched
     call runtime.gosched
+    mov rcx, qword ptr [rip + spin]     # spin a while (so an idle M can block in epoll)
+0:
+    dec rcx
+    jnz 0b
+    mov rax, qword ptr [rip + nap]
+    test rax, rax
+    jz 0f
+    call runtime.sleep                  # runtime.sleep(nap ns)
+0:
     mov eax, 1
     call runtime.printint
     cmp qword ptr [rip + selfwrite], 0
@@ -57,6 +73,8 @@ reader:
     ret
 .data
 selfwrite: .quad SELFWRITE
+spin: .quad SPIN
+nap: .quad NAP
 rfd: .quad 0
 wfd: .quad 0
 done: .quad 0
@@ -83,6 +101,16 @@ main.main:
     bl runtime.newproc
     bl runtime.gosched
     bl runtime.gosched
+    adr x0, spin                        // spin a while (so an idle M can block in epoll)
+    ldr x0, [x0]
+0:
+    subs x0, x0, #1
+    b.ne 0b
+    adr x0, nap
+    ldr x0, [x0]
+    cbz x0, 0f
+    bl runtime.sleep                    // runtime.sleep(nap ns)
+0:
     mov x0, #1
     bl runtime.printint
     adr x0, selfwrite
@@ -118,6 +146,8 @@ reader:
     ret
 .data
 selfwrite: .quad SELFWRITE
+spin: .quad SPIN
+nap: .quad NAP
 rfd: .quad 0
 wfd: .quad 0
 done: .quad 0
@@ -130,7 +160,7 @@ buf: .space 16
 def test_reader_parks_in_io_wait_and_a_write_wakes_it(arch):
     for procs in (1, 2):
         rec = Recorder(kinds=[ev.GSTATUS, "netpoll"])
-        s = System([("np.s", PROGRAM[arch].replace("SELFWRITE", "1"))], arch, bare=False, procs=procs, trace=rec)
+        s = System([("np.s", program(arch, 1))], arch, bare=False, procs=procs, trace=rec)
         out = s.run(20_000_000)
         assert (out.status, out.stdout, out.stderr) == (0, b"1\n3\n97\n", b""), out.report
         g2 = [e.args[1:3] for e in rec.of(ev.GSTATUS) if e.args[0] == 2]
@@ -141,7 +171,7 @@ def test_reader_parks_in_io_wait_and_a_write_wakes_it(arch):
 
 def test_the_far_end_writes_at_a_virtual_time_and_the_blocked_netpoll_wakes(arch):
     rec = Recorder(kinds=["netpoll"])
-    s = System([("np.s", PROGRAM[arch].replace("SELFWRITE", "0"))], arch, bare=False, procs=1, trace=rec)
+    s = System([("np.s", program(arch, 0))], arch, bare=False, procs=1, trace=rec)
     k = s.kernel
     # fds: 3 epoll, 4/5 the netpoller's break pipe, 6/7 the program's pipe
     k.at(7_000_000, lambda: k.peer(6).write(b"xyz"))
@@ -150,6 +180,42 @@ def test_the_far_end_writes_at_a_virtual_time_and_the_blocked_netpoll_wakes(arch
     blocking = [e for e in rec.of("netpoll") if e.args[0] == -1]
     assert blocking and blocking[-1].args[2] == [2]
     assert s.machine.cycles_to_ns(blocking[-1].cycles) >= 7_000_000
+
+
+def test_a_write_made_after_runtime_sleep_wakes_the_parked_reader(arch):
+    for procs in (1, 2):
+        rec = Recorder(kinds=["netpoll", "timer"])
+        s = System([("np.s", program(arch, 1, nap=3_000_000))], arch, bare=False, procs=procs, trace=rec)
+        out = s.run(40_000_000)
+        assert (out.status, out.stdout, out.stderr) == (0, b"1\n3\n97\n", b""), out.report
+        (fired,) = rec.of("timer")
+        goid, now, when = fired.args
+        assert goid == 1 and when <= now < when + 1_000_000 + 100_000
+        (woke,) = [e for e in rec.of("netpoll") if e.args[2] == [2]]
+        assert woke.cycles > fired.cycles         # the reader wakes after main's sleep ends
+
+
+def test_netpoll_break_wakes_an_m_blocked_in_epoll_when_an_earlier_timer_is_added(arch):
+    """With 2 Ps the reader parks, the idle M blocks in epoll_pwait(-1) (no timers yet);
+    main then sleeps 5 ms: the new timer is earlier than the poller's wakeup (never), so
+    netpollBreak writes the break pipe, the poller wakes empty-handed, takes an idle P,
+    recomputes its delay and sleeps 5 ms in epoll.  Without the break the timer would
+    wait for the far end's write at 20 ms."""
+    rec = Recorder(kinds=["netpoll", "netpollbreak", "timer"])
+    s = System([("np.s", program(arch, 0, spin=200_000, nap=5_000_000))], arch, bare=False, procs=2, trace=rec)
+    k = s.kernel
+    k.at(20_000_000, lambda: k.peer(6).write(b"xyz"))
+    out = s.run(40_000_000)
+    assert (out.status, out.stdout, out.stderr) == (0, b"1\n3\n120\n", b""), out.report
+    kinds = [(e.kind, e.args[0]) for e in rec.events]
+    i = kinds.index(("netpollbreak", 0))                # the poller slept with no deadline
+    assert kinds[i + 1] == ("netpoll", -1)              # ... and its epoll_pwait(-1) returns
+    assert rec.events[i + 1].args[1:] == (1, [])        # one event (the break pipe), no G
+    assert ("netpoll", 5) in kinds[i + 2:]              # it sleeps again, now for 5 ms
+    (fired,) = rec.of("timer")
+    goid, now, when = fired.args
+    assert goid == 1 and when <= now < when + 1_000_000 + 100_000    # epoll rounds up to ms
+    assert now < 10_000_000                             # long before the far end's write
 
 
 # 100 readers, each parked on its own empty pipe; main then writes one byte to each.

@@ -252,21 +252,19 @@ def findRunnable(rt):
             gs = yield from netpoll(rt, delay)
             s.lastpoll = (yield from nanotime(rt)) or 1
             s.pollUntil = 0
-            if not gs and until is not None:      # a timer is due: any P may run it
-                pp = yield from pidleget_locked(rt)
-                if pp:
-                    yield from acquirep(rt, pp)
-                    continue
-                yield from stopm(rt)              # every P is busy: they will run the timer
-                continue
-            if gs:
-                pp = yield from pidleget_locked(rt)
-                if pp:
-                    yield from acquirep(rt, pp)
+            # As Go does after a blocking poll: take an idle P whatever woke us (ready fds, a
+            # due timer, or netpollBreak for a new earlier timer) and start over, so timers are
+            # recomputed; with no idle P, hand the ready Gs to the global queue and stop.
+            pp = yield from pidleget_locked(rt)
+            if pp:
+                yield from acquirep(rt, pp)
+                if gs:
                     first, rest = gs[0], gs[1:]
                     yield from injectglist(rt, rest)
                     yield from casgstatus(rt, first, _Gwaiting, _Grunnable)
                     return first, False
+                continue
+            if gs:
                 yield from injectglist(rt, gs)
             yield from stopm(rt)                  # no P for this M: sleep until one is handed over
             continue
