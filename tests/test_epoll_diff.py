@@ -314,7 +314,7 @@ def run_sequence(ops, explain=note) -> None:
         explain("\n".join(log))
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=SEQUENCES)
 def test_epoll_and_files_agree_with_the_host(ops):
     run_sequence(ops)
