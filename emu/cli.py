@@ -1,4 +1,4 @@
-"""`gosched-emu` (also `python -m emu`): run, demo, disasm.
+"""`gosched-emu` (also `python -m emu`): run, demo, disasm, preemptcheck, step.
 
 Exit statuses: the guest's own (128+signal when a fault killed it); 124 when the
 instruction budget ran out; 125 on a deadlock; 1 when the input was refused
@@ -47,8 +47,15 @@ def _parser() -> argparse.ArgumentParser:
                      help="a PROT_NONE guard page below every goroutine stack: nosplit overruns grow the stack "
                           "through SIGSEGV (costly with thousands of goroutines)")
     run.add_argument("--max-stack", type=int, default=1 << 30, help="maximum goroutine stack size in bytes")
+    run.add_argument("--perfetto", type=Path, metavar="OUT.json",
+                     help="write a Chrome/Perfetto trace (Ms, Ps, Gs, syscalls, wakeup flows) for ui.perfetto.dev")
+    run.add_argument("--schedtrace", type=int, metavar="INTERVAL_NS",
+                     help="print GODEBUG=schedtrace lines (Go 1.22 format) to stderr every INTERVAL_NS of virtual time")
+    run.add_argument("--scheddetail", action="store_true",
+                     help="with --schedtrace: add a line per P, M and G, as GODEBUG=scheddetail=1")
     _add_machine_options(run)
-    demo = sub.add_parser("demo", help="run the bundled counter program on both arches")
+    demo = sub.add_parser("demo", help="a guided tour on both arches: the machine, a context switch, "
+                                       "an async preemption")
     demo.add_argument("--arch", choices=ARCHES + ("both",), default="both")
     _add_machine_options(demo)
     chk = sub.add_parser("preemptcheck", help="run a program under a storm of async preemptions and compare "
@@ -60,6 +67,13 @@ def _parser() -> argparse.ArgumentParser:
     dis = sub.add_parser("disasm", help="assemble and print the annotated disassembly")
     dis.add_argument("files", nargs="+", type=Path)
     dis.add_argument("--arch", choices=ARCHES, required=True)
+    stp = sub.add_parser("step", help="a terminal stepper: step, next, continue, break, watch, reverse-step "
+                                      "(commands from stdin; h lists them)")
+    stp.add_argument("files", nargs="+", type=Path)
+    stp.add_argument("--arch", choices=ARCHES, required=True)
+    stp.add_argument("--bare", action="store_true", help="a program without the runtime (entry _start)")
+    stp.add_argument("--script", type=Path, help="read the commands from this file (echoed) instead of stdin")
+    _add_machine_options(stp)
     return ap
 
 
@@ -75,59 +89,207 @@ def cmd_run(a) -> int:
         if not f.is_file():
             print(f"gosched-emu: {f}: no such file", file=sys.stderr)
             return 1
+    bad = _export_usage(a)
+    if bad:
+        print(f"gosched-emu run: {bad}", file=sys.stderr)
+        return 2
     try:
         system = System(a.files, a.arch, bare=a.bare, seed=a.seed, policy=a.policy, quantum=a.quantum,
-                        procs=a.procs, clock_hz=a.clock_hz, trace=a.trace, on_output=_stream,
+                        procs=a.procs, clock_hz=a.clock_hz, trace=_recorder(a), on_output=_stream,
                         runtime_options={"guard_pages": a.guard_pages, "maxstacksize": a.max_stack})
     except (AsmError, ValueError) as e:
         print(f"gosched-emu: {e}", file=sys.stderr)
         return 1
-    out = system.run(a.max_instructions)
+    if a.schedtrace:
+        from .views.schedtrace import ScheduleTracer
+        tracer = ScheduleTracer(system, a.schedtrace, a.scheddetail, out=lambda text: _stream(2, text.encode()))
+        out = tracer.run(a.max_instructions)
+    else:
+        out = system.run(a.max_instructions)
     if a.trace and system.recorder is not None:
         print(system.recorder.text(), file=sys.stderr)
+    if a.perfetto:
+        from .views.perfetto import write_chrome_trace
+        write_chrome_trace(a.perfetto, system.recorder.events, system)
     if out.report:
         print(out.report, file=sys.stderr)
     return out.status
 
 
+def _export_usage(a) -> str:
+    """Why the export options cannot be used as given ("" if they can)."""
+    if a.schedtrace is not None and a.schedtrace <= 0:
+        return "--schedtrace needs a positive interval in nanoseconds"
+    if a.schedtrace is not None and a.bare:
+        return "--schedtrace needs the Go runtime (a --bare program has no scheduler)"
+    if a.scheddetail and a.schedtrace is None:
+        return "--scheddetail goes with --schedtrace INTERVAL_NS"
+    return ""
+
+
+def _recorder(a):
+    """What `run` records: everything with --trace; the exporter's kinds for --perfetto."""
+    from .trace.events import Recorder
+    if a.trace:
+        return Recorder(slices=a.bare)
+    if a.perfetto:
+        from .views.perfetto import KINDS
+        return Recorder(kinds=KINDS)
+    return False
+
+
 def cmd_demo(a) -> int:
+    """A guided tour, on each arch: (1) the SMP machine (bare_counter.s); (2) a context
+    switch, register by register: mcall into g.sched, gogo back (gosched_rr.s); (3) an
+    async preemption of a spinning goroutine, register by register (regstress.s).
+    Then where the notebooks are."""
     arches = ARCHES if a.arch == "both" else (a.arch,)
+    print("gosched-emu demo: a guided tour of the Go scheduler at machine level, three steps per arch.\n")
     status = 0
-    print("gosched-emu demo: programs/<arch>/bare_counter.s -- two threads, one shared counter,\n"
-          "100,000 atomic increments each, joined with a futex.  Expected output: 200000.\n")
     for arch in arches:
-        path = program_path(arch, "bare_counter.s")
-        print(f"[{arch}] gosched-emu run {path.name} --arch {arch} --bare --policy {a.policy} --seed {a.seed}")
-        t0 = time.perf_counter()
-        system = System([path], arch, bare=True, seed=a.seed, policy=a.policy, quantum=a.quantum,
-                        procs=a.procs, clock_hz=a.clock_hz, on_output=_stream)
-        out = system.run(a.max_instructions)
-        dt = time.perf_counter() - t0
-        if out.report:
-            print(out.report, file=sys.stderr)
-        print(f"[{arch}] exit status {out.status}; {out.instructions:,} instructions on "
-              f"{len(system.machine.cpus)} CPUs in {system.machine.slices:,} slices; "
-              f"virtual time {out.ns / 1e6:.3f} ms; host {dt:.2f} s\n")
-        status = status or out.status
-    print("programs/<arch>/spin.s on the Go runtime with one P: a goroutine spins in a loop with no\n"
-          "calls; sysmon sends SIGURG and the handler injects asyncPreempt, so main gets to print 1.\n")
-    for arch in arches:
-        from .trace.events import Recorder
-        rec = Recorder(kinds=["retake", "pushcall", "signal"])
-        t0 = time.perf_counter()
-        system = System([program_path(arch, "spin.s")], arch, bare=False, procs=1, seed=a.seed,
-                        trace=rec, on_output=_stream)
-        out = system.run(a.max_instructions or 100_000_000)
-        dt = time.perf_counter() - t0
-        if out.report:
-            print(out.report, file=sys.stderr)
-        r = rec.of("retake")
-        print(f"[{arch}] exit status {out.status}; sysmon preempted g{r[0].args[1]} after "
-              f"{r[0].args[2] / 1e6:.1f} ms of virtual time; {len(rec.of('signal'))} SIGURG delivered, "
-              f"{len(rec.of('pushcall'))} asyncPreempt injected; host {dt:.2f} s\n" if r else
-              f"[{arch}] exit status {out.status}; no preemption recorded\n")
-        status = status or out.status
+        print(f"==================================== {arch} ====================================\n")
+        for step in (_demo_counter, _demo_switch, _demo_preemption):
+            status = step(a, arch) or status
+    print("Next: the notebooks in notebooks/ take each step slowly, in Jupyter "
+          "(jupyter lab notebooks/):\n  " + "\n  ".join(NOTEBOOKS))
     return status
+
+
+# The demo's constants, after cmd_demo so that they stay with it.
+DEMO_FORCE_PREEMPT_NS = 2_000_000    # the preemption step: sysmon acts after 2 ms instead of 10
+NOTEBOOKS = ("01_context_switch.ipynb", "02_async_preemption.ipynb", "03_scheduler_timeline.ipynb",
+             "04_netpoll_timers.ipynb", "05_stack_growth.ipynb")
+
+
+def _demo_counter(a, arch: str) -> int:
+    path = program_path(arch, "bare_counter.s")
+    print(f"1. The machine.  programs/{arch}/bare_counter.s (--bare: no Go runtime): two threads, one shared\n"
+          "   counter, 100,000 atomic increments each, joined with a futex.  Expected output: 200000.")
+    print(f"[{arch}] gosched-emu run {path.name} --arch {arch} --bare --policy {a.policy} --seed {a.seed}")
+    t0 = time.perf_counter()
+    system = System([path], arch, bare=True, seed=a.seed, policy=a.policy, quantum=a.quantum,
+                    procs=a.procs, clock_hz=a.clock_hz, on_output=_stream)
+    out = system.run(a.max_instructions)
+    if out.report:
+        print(out.report, file=sys.stderr)
+    print(f"[{arch}] exit status {out.status}; {out.instructions:,} instructions on "
+          f"{len(system.machine.cpus)} CPUs in {system.machine.slices:,} slices; "
+          f"virtual time {out.ns / 1e6:.3f} ms; host {time.perf_counter() - t0:.2f} s\n")
+    return out.status
+
+
+def _demo_run(a, arch: str, name: str, kinds, **options):
+    """Run a bundled runtime program with one P, a trace of `kinds` and the save/restore view."""
+    from .trace.events import Recorder
+    from .views.saverestore import SaveRestoreRecorder
+    rec = Recorder(kinds=kinds)
+    system = System([program_path(arch, name)], arch, bare=False, procs=1, seed=a.seed, policy=a.policy,
+                    quantum=a.quantum, clock_hz=a.clock_hz, trace=rec, runtime_options=options)
+    view = SaveRestoreRecorder(system)
+    out = system.run(a.max_instructions or 100_000_000)
+    if out.report:
+        print(out.report, file=sys.stderr)
+    return system, rec, view, out
+
+
+def _demo_line(cycles: int, cpu: int, kind: str, text: str) -> str:
+    """One line of an annotated trace: virtual time in cycles, CPU, what, and what it means."""
+    return f"  {cycles:>9} cpu{cpu} {kind:<12} {text}"
+
+
+def _demo_switch(a, arch: str) -> int:
+    from .trace import events as ev
+    print(f"2. A context switch.  programs/{arch}/gosched_rr.s --procs 1: three goroutines take turns with\n"
+          "   runtime.gosched().  mcall saves the running G's registers in its gobuf (g.sched) and switches\n"
+          "   to g0; later gogo loads them back.  One switch, register by register:")
+    t0 = time.perf_counter()
+    system, rec, view, out = _demo_run(a, arch, "gosched_rr.s", [ev.SWITCH, ev.GSTATUS])
+    if not view.switches:
+        print(f"[{arch}] exit status {out.status}; no context switch recorded\n")
+        return out.status or 1
+    sw = next((s for s in view.switches if any(e.args[2] != s.goid for e in _demo_between(rec, s, ev.SWITCH))),
+              view.switches[0])
+    print(_demo_line(sw.saved_cycles, sw.saved_cpu, "mcall",
+                     f"mcall({sw.fn}): g{sw.goid}'s registers -> g{sw.goid}.sched; on to g0's stack"))
+    for e in _demo_between(rec, sw, ev.SWITCH, ev.GSTATUS):
+        if e.kind == ev.SWITCH or e.args[0] == sw.goid:
+            print(_demo_line(e.cycles, e.cpu, e.kind, ev.FORMATS[e.kind].format(*e.args)))
+    print(_demo_line(sw.restored_cycles, sw.restored_cpu, "gogo",
+                     f"gogo(&g{sw.goid}.sched): registers <- g{sw.goid}.sched; resumes at {sw.resumed_at}"))
+    print(sw.table(compact=True).text())
+    good = sum(s.ok for s in view.switches)
+    lines = out.stdout.decode(errors="replace").splitlines()
+    print(f"[{arch}] exit status {out.status}; output: {' | '.join(lines)}\n"
+          f"[{arch}] {len(view.switches)} context switches recorded, {good} with every saved register back; "
+          f"host {time.perf_counter() - t0:.2f} s\n")
+    return out.status or int(good != len(view.switches))
+
+
+def _demo_between(rec, record, *kinds):
+    """The trace events of `kinds` between a record's save and its restore."""
+    return [e for e in rec.of(*kinds) if record.saved_cycles <= e.cycles <= record.restored_cycles]
+
+
+def _demo_preemption(a, arch: str) -> int:
+    from .trace import events as ev
+    print(f"3. An async preemption.  programs/{arch}/regstress.s --procs 1: two goroutines spin with every\n"
+          "   register live and no calls, so sysmon must preempt them (forcePreemptNS lowered to "
+          f"{DEMO_FORCE_PREEMPT_NS / 1e6:.0f} ms here).\n"
+          "   Signal, pushCall, asyncPreempt's frame, and the way back:")
+    t0 = time.perf_counter()
+    kinds = ["retake", ev.SYSCALL, ev.SIGNAL, "pushcall", ev.SIGRETURN, "asyncpreempt", "asyncresume", ev.SWITCH]
+    system, rec, view, out = _demo_run(a, arch, "regstress.s", kinds, forcePreemptNS=DEMO_FORCE_PREEMPT_NS)
+    if not view.preemptions:
+        print(f"[{arch}] exit status {out.status}; no async preemption recorded\n")
+        return out.status or 1
+    pr = next((p for p in view.preemptions if any(e.args[2] != p.goid for e in _demo_between(rec, p, ev.SWITCH))),
+              view.preemptions[0])
+    for line in _demo_preemption_trace(system, rec, pr):
+        print(line)
+    print(pr.table(compact=True).text())
+    print(f"  checker: {pr.verdict}")
+    clean = sum(not p.differences for p in view.preemptions)
+    print(f"[{arch}] exit status {out.status}; output: {out.stdout.decode(errors='replace').strip()} (the checksum "
+          f"of every register: a lost one would change it)\n"
+          f"[{arch}] {len(view.preemptions)} async preemptions, {clean} transparent; "
+          f"host {time.perf_counter() - t0:.2f} s\n")
+    return out.status or int(clean != len(view.preemptions))
+
+
+def _demo_preemption_trace(system, rec, pr) -> list[str]:
+    """The annotated chain of one preemption: from sysmon's decision to the resumption."""
+    from .trace import events as ev
+    from .views.saverestore import symbolize
+
+    def sym(addr: int) -> str:
+        return symbolize(system.image, addr)
+    say = {
+        "retake": lambda e: f"sysmon: P{e.args[0]} has run g{e.args[1]} for {e.args[2] / 1e6:.1f} ms: preemptone",
+        ev.SYSCALL: lambda e: f"preemptM: tgkill({e.args[1]}, {e.args[2]}, SIGURG) to the M's thread",
+        ev.SIGNAL: lambda e: (f"kernel: SIGURG frame (rt_sigframe) at {e.args[2]:#x}, "
+                              f"{'on the gsignal altstack' if e.args[3] else 'on the G stack'}; runtime.sigtramp"),
+        "pushcall": lambda e: f"doSigPreempt: pushCall, g{e.args[0]} will \"call\" asyncPreempt from {sym(e.args[1])}",
+        ev.SIGRETURN: lambda e: f"rt_sigreturn: the edited context resumes at {sym(e.args[0])}",
+        "asyncpreempt": lambda e: f"asyncPreempt2: mcall(gopreempt_m), g{e.args[0]} -> the global run queue",
+        ev.SWITCH: lambda e: ev.FORMATS[ev.SWITCH].format(*e.args),
+        "asyncresume": lambda e: f"g{e.args[0]} runs again: gogo returns it into asyncPreempt2",
+    }
+    events = rec.events
+    start = max(i for i, e in enumerate(events) if e.kind == "retake" and e.cycles <= pr.saved_cycles)
+    out = []
+    for e in events[start:]:
+        if e.kind == ev.SYSCALL and e.args[0] != "tgkill" or e.kind == ev.SIGNAL and e.args[0] != 23:
+            continue
+        if e.kind == "asyncpreempt" and e.args[0] == pr.goid:
+            out.append(_demo_line(pr.saved_cycles, pr.saved_cpu, "save",
+                                  f"asyncPreempt: every register -> its frame at {pr.frame:#x} (below)"))
+        kind = e.args[0] if e.kind == ev.SYSCALL else e.kind
+        out.append(_demo_line(e.cycles, e.cpu, kind, say[e.kind](e)))
+        if e.kind == "asyncresume" and e.args[0] == pr.goid:
+            out.append(_demo_line(pr.restored_cycles, pr.restored_cpu, "restore",
+                                  f"asyncPreempt: every register <- its frame; back to {sym(pr.pc)}"))
+            break
+    return out
 
 
 def cmd_preemptcheck(a) -> int:
@@ -159,9 +321,28 @@ def cmd_disasm(a) -> int:
     return 0
 
 
+def cmd_step(a) -> int:
+    from .debug import Debugger
+    from .stepper import Stepper
+    try:
+        dbg = Debugger(a.files, a.arch, bare=a.bare, seed=a.seed, policy=a.policy, quantum=a.quantum,
+                       procs=a.procs, clock_hz=a.clock_hz)
+    except (AsmError, ValueError, OSError) as e:
+        print(f"gosched-emu: {e}", file=sys.stderr)
+        return 1
+    stepper = Stepper(dbg)
+    if a.script is not None:
+        with open(a.script) as f:
+            stepper.loop(f, prompt=False)
+    else:
+        stepper.loop(sys.stdin, prompt=sys.stdin.isatty())
+    return 0
+
+
 def main(argv=None) -> int:
     a = _parser().parse_args(argv)
-    return {"run": cmd_run, "demo": cmd_demo, "disasm": cmd_disasm, "preemptcheck": cmd_preemptcheck}[a.cmd](a)
+    return {"run": cmd_run, "demo": cmd_demo, "disasm": cmd_disasm, "preemptcheck": cmd_preemptcheck,
+            "step": cmd_step}[a.cmd](a)
 
 
 if __name__ == "__main__":

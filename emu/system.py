@@ -67,6 +67,10 @@ class System:
                  procs: int = 1, clock_hz: int = DEFAULT_CLOCK_HZ, stdin: bytes = b"",
                  trace: bool | Recorder = False, on_output=None, argv=None, entry: str | None = None,
                  runtime_options: dict | None = None, runtime_asm: list | None = None):
+        # how to build this system again (emu/debug.py replays it for snapshots)
+        self.options = dict(bare=bare, seed=seed, policy=policy, quantum=quantum, window=window,
+                            procs=procs, clock_hz=clock_hz, stdin=stdin, on_output=on_output, argv=argv,
+                            entry=entry, runtime_options=runtime_options, runtime_asm=runtime_asm)
         self.sources = [Path(s) if isinstance(s, str) else s for s in sources]
         self.arch, self.seed, self.policy, self.quantum, self.procs = arch, seed, policy, quantum, procs
         self.bare = bare
@@ -90,6 +94,14 @@ class System:
         name = self._name()
         self.main = exec_image(self.kernel, self.image, self.image.symbols[entry_name], argv=argv or (name,))
 
+    def _repr_html_(self) -> str:
+        """The machine's CPUs and, for a runtime program, its G/M/P tables."""
+        parts = [self.machine._repr_html_()]
+        if self.runtime is not None:
+            from .views.gmp import SchedView
+            parts.append(SchedView(self)._repr_html_())
+        return "".join(parts)
+
     @property
     def recorder(self) -> Recorder | None:
         return self.machine.recorder
@@ -104,8 +116,13 @@ class System:
         return (f"gosched-emu run {files} --arch {self.arch}{bare} --seed {self.seed} "
                 f"--policy {self.policy} --quantum {self.quantum} --procs {self.procs} --trace")
 
-    def run(self, max_instructions: int | None = None) -> Outcome:
-        res = self.machine.run(max_instructions)
+    def run(self, max_instructions: int | None = None, pause=None) -> Outcome:
+        """Run to the end (or the budget); `pause()` is called after every slice, as an
+        observer (a schedtrace sampler): its answer is ignored, the run goes on."""
+        while True:
+            res = self.machine.run(max_instructions, pause=pause)
+            if res.reason != "paused":
+                break
         k = self.kernel
         if res.reason == "budget":
             status, reason = BUDGET_STATUS, "budget"

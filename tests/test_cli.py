@@ -58,3 +58,15 @@ def test_demo_runs_both_arches_as_a_console_script():
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("200000\n") == 2
     assert "[amd64] exit status 0" in r.stdout and "[arm64] exit status 0" in r.stdout
+    # the tour, on each arch: a context switch and an async preemption, register by register
+    tours = r.stdout.split("=" * 20)
+    for arch, sp, frame_pc in (("amd64", "rsp", "rip"), ("arm64", "sp", "pc")):
+        tour = next(t for t in tours if f"[{arch}] exit status 0" in t)
+        assert len(tour.splitlines()) < 120
+        assert "mcall(runtime.gosched_m)" in tour and f"  {sp}  " in tour and "g.sched.sp @ 0x" in tour
+        assert "not saved (caller-saved)" in tour and "NOT OK" not in tour
+        for step in ("retake", "tgkill", "signal", "pushcall", "sigreturn", "save", "asyncpreempt",
+                     "asyncresume", "restore"):
+            assert f" {step} " in tour, step
+        assert f"  {frame_pc}  " in tour and "frame+0x" in tour and "checker: transparent" in tour
+    assert "notebooks/" in r.stdout and "02_async_preemption.ipynb" in r.stdout

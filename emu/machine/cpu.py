@@ -80,7 +80,7 @@ class CPU:
         self._mem_fault: tuple[int, int, int] | None = None
         self.instructions = 0          # retired on this CPU since it was created
         self.kernel_work = False       # set by the kernel: call it before the next slice
-        self.breakpoints: dict[int, int] = {}   # addr -> unicorn hook handle
+        self.debug_stop = False        # a debugger hook ended the current slice (emu/debug.py)
         self._install_trap_hooks()
 
     # ---- registers ---------------------------------------------------------------
@@ -154,6 +154,10 @@ class CPU:
             if r.name in ctx:
                 self.uc.reg_write(r.uc_id, ctx[r.name])
 
+    def _repr_html_(self) -> str:
+        from ..views.registers import RegisterView
+        return RegisterView(self)._repr_html_()
+
     # ---- running -----------------------------------------------------------------
     def run(self, limit: int) -> int:
         """Run at most `limit` instructions; return how many ran.
@@ -163,6 +167,7 @@ class CPU:
         c = self.counter
         c.executed, c.limit, c.stopped = 0, limit, 0
         self.trap = None
+        self.debug_stop = False
         self._mem_fault = None
         start = self.pc
         try:
@@ -170,7 +175,7 @@ class CPU:
         except unicorn.UcError as e:
             self.trap = self._fault_trap(e)
         ran = c.executed
-        if self.trap is None and ran < limit:
+        if self.trap is None and ran < limit and not self.debug_stop:
             self.trap = self._unexplained_stop()
         elif self.trap is not None and self.trap.kind == FAULT:
             ran -= 1     # the faulting instruction did not retire
@@ -240,9 +245,38 @@ class CPU:
         self._mem_fault = (access, addr, size)
         return False
 
-    def add_code_hook(self, addr: int, fn) -> None:
-        """fn(self) runs before the instruction at `addr` executes (a one-address hook)."""
-        self.uc.hook_add(unicorn.UC_HOOK_CODE, lambda _uc, _a, _s, _u: fn(self), None, addr, addr)
+    def add_code_hook(self, addr: int, fn, end: int | None = None) -> int:
+        """fn(self) runs before the instruction at `addr` executes (a one-address hook; with
+        `end`, before every instruction in [addr, end): a Python call per instruction, for
+        tracing only).  Returns the Unicorn handle (for `remove_hook`)."""
+        last = addr if end is None else end - 1
+        return self.uc.hook_add(unicorn.UC_HOOK_CODE, lambda _uc, _a, _s, _u: fn(self), None, addr, last)
+
+    def add_write_hook(self, lo: int, hi: int, fn) -> int:
+        """fn(self, addr, size, value) runs when an instruction is about to write bytes in
+        [lo, hi) (Unicorn calls it before the store).  Returns the handle."""
+        return self.uc.hook_add(unicorn.UC_HOOK_MEM_WRITE,
+                                lambda _uc, _acc, a, size, v, _u: fn(self, a, size, v), None, lo, hi - 1)
+
+    def remove_hook(self, handle: int) -> None:
+        self.uc.hook_del(handle)
+
+    # ---- debugger stops (only from hooks; see emu/debug.py) ----------------------
+    def stop_before_current(self) -> None:
+        """From a code hook: end the slice *before* the hooked instruction executes.
+        The counting hook (installed first, so it ran first) has already counted it."""
+        c = self.counter
+        c.executed -= 1
+        c.limit = c.executed
+        c.stopped = 1
+        self.debug_stop = True
+        self.uc.emu_stop()
+
+    def stop_after_current(self) -> None:
+        """From a memory hook: let the current instruction retire, stop before the next
+        one (the counting hook sees the limit reached)."""
+        self.counter.limit = self.counter.executed
+        self.debug_stop = True
 
     def flush_code_cache(self) -> None:
         """Forget translated blocks (after code in memory changed)."""

@@ -94,6 +94,9 @@ class Memory:
         self.regions: list[Region] = []          # sorted by start, never overlapping
         self._starts: list[int] = []
         self._cpus: list = []                    # attached unicorn.Uc instances
+        # Python-side watchpoints (emu/debug.py): (lo, hi, fn(addr, size, value)) called
+        # before a write by the kernel or the Python runtime lands in [lo, hi)
+        self.watches: list[tuple[int, int, object]] = []
 
     # ---- CPUs --------------------------------------------------------------------
     def attach(self, uc) -> None:
@@ -242,18 +245,30 @@ class Memory:
     def write(self, addr: int, data: bytes) -> None:
         """Raw write, no permission check (the hardware's view)."""
         off = self._off(addr, len(data))
+        if self.watches:
+            self.note_write(addr, len(data), int.from_bytes(data[:8], "little"))
         self.view[off:off + len(data)] = data
+
+    def note_write(self, addr: int, size: int, value: int) -> None:
+        """Tell the Python-side watchpoints that [addr, addr+size) is about to be written."""
+        for lo, hi, fn in self.watches:
+            if addr < hi and lo < addr + size:
+                fn(addr, size, value)
 
     def read_u64(self, addr: int) -> int:
         return _U64.unpack_from(self._buf, self._off(addr, 8))[0]
 
     def write_u64(self, addr: int, value: int) -> None:
+        if self.watches:
+            self.note_write(addr, 8, value)
         _U64.pack_into(self._buf, self._off(addr, 8), value & 0xFFFF_FFFF_FFFF_FFFF)
 
     def read_u32(self, addr: int) -> int:
         return _U32.unpack_from(self._buf, self._off(addr, 4))[0]
 
     def write_u32(self, addr: int, value: int) -> None:
+        if self.watches:
+            self.note_write(addr, 4, value)
         _U32.pack_into(self._buf, self._off(addr, 4), value & 0xFFFF_FFFF)
 
     def copy_from_user(self, addr: int, size: int) -> bytes:

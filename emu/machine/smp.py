@@ -51,11 +51,32 @@ class TrapHandler(Protocol):
 
 @dataclass
 class RunResult:
-    """Why `Machine.run` returned: "halted" (software asked), "deadlock", "budget", "paused"."""
+    """Why `Machine.run` returned: "halted" (software asked), "deadlock", "budget", "paused",
+    "stopped" (a debugger hook or request; see emu/debug.py)."""
 
     reason: str
     instructions: int
     cycles: int
+
+
+class Hook:
+    """An observation hook installed on every CPU: kind "code" (one address) or "write"
+    (a range), with the Unicorn handle of each CPU."""
+
+    def __init__(self, kind: str, lo: int, hi: int, fn: Callable):
+        self.kind, self.lo, self.hi, self.fn = kind, lo, hi, fn
+        self.handles: dict[int, int] = {}
+
+    def attach(self, cpu: CPU) -> None:
+        if self.kind == "code":
+            self.handles[cpu.id] = cpu.add_code_hook(self.lo, self.fn, self.hi)
+        else:
+            self.handles[cpu.id] = cpu.add_write_hook(self.lo, self.hi, self.fn)
+
+    def detach(self, cpu: CPU) -> None:
+        handle = self.handles.pop(cpu.id, None)
+        if handle is not None:
+            cpu.remove_hook(handle)
 
 
 class Machine:
@@ -84,7 +105,10 @@ class Machine:
         self.slices = 0
         self._halted = False
         self.python_text: tuple[int, int, Callable] | None = None
-        self.code_hooks: list[tuple[int, Callable[[CPU], None]]] = []
+        self.hooks: list[Hook] = []       # observation hooks on every CPU, present and future
+        self._carry: tuple[CPU, int] | None = None   # a slice cut short by a budget or a debugger stop
+        self.stop_requested: str | None = None        # set by a debugger: return after this slice
+        self.last_cpu: CPU | None = None               # the CPU of the latest slice
         self._running: list[CPU] = []     # CPUs in state RUN, by id (kept in step with states)
         self._timed: list[CPU] = []       # BLOCKED CPUs with a deadline, by id
         self._next_deadline: int | None = None   # the earliest of their deadlines
@@ -96,16 +120,38 @@ class Machine:
         cpu.state, cpu.cycles, cpu.deadline, cpu.on_timeout = RUN, cycles, None, None
         self.cpus.append(cpu)
         self._running.append(cpu)
-        for addr, fn in self.code_hooks:
-            cpu.add_code_hook(addr, fn)
+        for hook in self.hooks:
+            hook.attach(cpu)
         return cpu
 
-    def add_code_hook(self, addr: int, fn: Callable[[CPU], None]) -> None:
+    def add_code_hook(self, addr: int, fn: Callable[[CPU], None]) -> "Hook":
         """Call fn(cpu) just before any CPU (present or future) executes `addr`.
-        Costs nothing at other addresses; fn must only observe (to stop, use `run(pause=)`)."""
-        self.code_hooks.append((addr, fn))
+        Costs nothing at other addresses; fn must only observe, or end the slice with
+        `cpu.stop_before_current()` (a debugger).  Returns the hook, for `remove_hook`."""
+        return self._add_hook(Hook("code", addr, addr + 1, fn))
+
+    def add_code_range_hook(self, lo: int, hi: int, fn: Callable[[CPU], None]) -> "Hook":
+        """fn(cpu) before every instruction in [lo, hi) on every CPU: a Python call per
+        instruction (instruction tracing only; never on by default)."""
+        return self._add_hook(Hook("code", lo, hi, fn))
+
+    def add_write_hook(self, lo: int, hi: int, fn: Callable[[CPU, int, int, int], None]) -> "Hook":
+        """Call fn(cpu, addr, size, value) when machine code on any CPU is about to write
+        into [lo, hi).  fn must only observe, or call `cpu.stop_after_current()`."""
+        return self._add_hook(Hook("write", lo, hi, fn))
+
+    def _add_hook(self, hook: "Hook") -> "Hook":
+        self.hooks.append(hook)
         for cpu in self.cpus:
-            cpu.add_code_hook(addr, fn)
+            hook.attach(cpu)
+            cpu.uc.ctl_flush_tb()        # blocks translated before the hook would skip it
+        return hook
+
+    def remove_hook(self, hook: "Hook") -> None:
+        self.hooks.remove(hook)
+        for cpu in self.cpus:
+            hook.detach(cpu)
+            cpu.uc.ctl_flush_tb()
 
     def _set_state(self, cpu: CPU, state: str, deadline: int | None = None) -> None:
         cpu.state, cpu.deadline = state, deadline
@@ -166,25 +212,36 @@ class Machine:
     # ---- the loop ------------------------------------------------------------------
     def run(self, max_instructions: int | None = None, pause: Callable[[], bool] | None = None) -> RunResult:
         """Run slices until the software halts the machine, a deadlock, the budget,
-        or `pause()` returning True after a slice."""
+        `pause()` returning True after a slice, or a debugger stop ("stopped").
+
+        Chunking never changes the run: a slice cut short by the budget or by a
+        debugger stop is carried over and finished first by the next call, so
+        run(a); run(a + b) executes exactly what run(a + b) does (emu/debug.py relies on
+        it for snapshots).  The budget is checked before a CPU is picked, so a call that
+        has nothing left to run has no side effect (no timeout fired, no random draw)."""
         if self.handler is None:
             raise RuntimeError("Machine.run: no trap handler (kernel) attached")
         budget = max_instructions
         rec = self.recorder
+        self.stop_requested = None
         while not self._halted:
-            cpu = self._pick()
-            if cpu is None:
-                return self._result("deadlock")
-            if cpu.kernel_work:
-                self.handler.return_to_user(cpu)
-                if cpu.state != RUN:
-                    continue
-            limit = self._limit()
+            if budget is not None and budget - self.instructions <= 0:
+                return self._result("budget")
+            carry, self._carry = self._carry, None
+            if carry is not None and carry[0].state == RUN and not carry[0].kernel_work:
+                cpu, limit = carry
+            else:   # (a signal sent from outside between two runs ends the carried slice)
+                cpu = self._pick()
+                if cpu is None:
+                    return self._result("deadlock")
+                if cpu.kernel_work:
+                    self.handler.return_to_user(cpu)
+                    if cpu.state != RUN:
+                        continue
+                limit = self._limit()
+            full = limit
             if budget is not None:
-                left = budget - self.instructions
-                if left <= 0:
-                    return self._result("budget")
-                limit = min(limit, left)
+                limit = min(limit, budget - self.instructions)
             pc = cpu.pc if rec is not None and rec.slices else 0
             ran = cpu.run(limit)
             cpu.cycles += ran
@@ -192,8 +249,13 @@ class Machine:
             self.slices += 1
             if rec is not None and rec.slices:
                 rec.emit(cpu.cycles, cpu.id, ev.SLICE, pc, ran)
+            self.last_cpu = cpu
             if cpu.trap is not None:
                 self._trap(cpu)
+            elif ran < full:
+                self._carry = (cpu, full - ran)
+            if cpu.debug_stop or self.stop_requested:
+                return self._result("stopped")
             if pause is not None and pause():
                 return self._result("paused")
         return self._result("halted")
@@ -203,6 +265,7 @@ class Machine:
         `cpu`), handling traps as `run` does.  Returns the CPU of the last step,
         None when nothing could run (deadlock) or the machine halted."""
         last = None
+        self._carry = None          # single steps make their own interleaving
         for _ in range(n):
             if self._halted:
                 return None
@@ -214,6 +277,7 @@ class Machine:
                 if c.state != RUN:
                     continue
             ran = c.run(1)
+            self.last_cpu = c
             c.cycles += ran
             self.instructions += ran
             self.slices += 1
@@ -266,6 +330,13 @@ class Machine:
             if callback is not None:
                 callback(c)
         return bool(due)
+
+    def _repr_html_(self) -> str:
+        from ..views.html import Table
+        rows = [(f"cpu{c.id}", c.state, str(c.cycles), f"{c.instructions:,}", f"{c.pc:#x}") for c in self.cpus]
+        return Table(f"{self.isa.name} machine: {self.instructions:,} instructions, "
+                     f"t = {self.cycles_to_ns(self.now()):,} ns, policy {self.policy}, seed {self.seed}",
+                     ("cpu", "state", "cycles", "instructions", "pc"), rows)._repr_html_()
 
     def close(self) -> None:
         for c in self.cpus:

@@ -42,6 +42,32 @@ class View:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.addr:#x})"
 
+    def fields(self) -> list[tuple[str, int, int, int]]:
+        """(name, offset, size, value) of every scalar field, nested ones dotted (g.sched.sp),
+        array elements indexed (p.runq[3]) and only when non-zero."""
+        out = []
+
+        def walk(layout, base, prefix):
+            for f in layout.fields:
+                if f.struct is not None:
+                    walk(f.struct, base + f.offset, f"{prefix}{f.name}.")
+                else:   # array elements that are 0 are left out (p.runq has 256)
+                    for i in range(f.count):
+                        at = self.addr + base + f.offset + i * f.size
+                        v = int.from_bytes(self.mem.read(at, f.size), "little")
+                        if f.count == 1 or v:
+                            name = f"{prefix}{f.name}" + (f"[{i}]" if f.count > 1 else "")
+                            out.append((name, base + f.offset + i * f.size, f.size, v))
+        walk(self.layout, 0, "")
+        return out
+
+    def _repr_html_(self) -> str:
+        """Every field with its offset (from the one layout table) and value."""
+        from ..views.html import Table
+        rows = [(n, f"+{off:#x}", str(size), f"{v:#x}") for n, off, size, v in self.fields()]
+        return Table(f"{self.layout.name} at {self.addr:#x}", ("field", "offset", "size", "value"),
+                     rows)._repr_html_()
+
     def zero(self) -> None:
         self.mem.write(self.addr, bytes(self.layout.size))
 
@@ -66,6 +92,8 @@ class ArrayView:
         return self.pk.unpack_from(self.mem._buf, self._at(i))[0]
 
     def __setitem__(self, i: int, v: int) -> None:
+        if self.mem.watches:
+            self.mem.note_write(self.addr + i * self.pk.size, self.pk.size, v)
         self.pk.pack_into(self.mem._buf, self._at(i), v & ((1 << (8 * self.pk.size)) - 1))
 
 
@@ -79,6 +107,8 @@ def _scalar(off: int, size: int):
         return unpack(self._buf, self._o + off)[0]
 
     def set_(self, v):
+        if self.mem.watches:            # a debugger watches some memory (emu/debug.py)
+            self.mem.note_write(self.addr + off, size, v & mask)
         pack(self._buf, self._o + off, v & mask)
 
     return property(get, set_)

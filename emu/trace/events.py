@@ -33,6 +33,20 @@ STEAL = "steal"            # a P stole work: thief p, victim p, how many
 PYCALL = "pycall"          # machine code called Python: symbol, args (only with slices on)
 NEWPROC = "newproc"        # a G was created: goid, start pc
 MSTART = "mstart"          # an M started running: m id, tid
+TIMER = "timer"            # a timer fired: goid, now ns, when ns
+NETPOLL = "netpoll"        # netpoll(delay ms) returned: delay, n events, [goids made ready]
+NETPOLLBREAK = "netpollbreak"  # netpollBreak woke the poller: its pollUntil ns
+STACKGROW = "stackgrow"    # copystack moved a G's stack: goid, old lo, old hi, new size ...
+ENTERSYSCALL = "entersyscall"  # a G entered a blocking syscall: goid, p
+EXITSYSCALL = "exitsyscall"    # it came back: goid, p (-1: none), fast/slow/...
+HANDOFF = "handoff"        # a P was handed off to another M: p
+RETAKE = "retake"          # sysmon retook a P: p, goid, ns in the syscall
+PUSHCALL = "pushcall"      # the SIGURG handler pushed a call to asyncPreempt: goid, pc, sp
+ASYNCPREEMPT = "asyncpreempt"  # asyncPreempt saved a G's registers: goid, sp
+ASYNCRESUME = "asyncresume"    # ... and restored them: goid, sp
+# Debugger-only events (emu/debug.py; a Python call per instruction, off by default).
+INSN = "insn"              # an instruction is about to run: pc, {register: new value} since the last
+MEMWRITE = "memwrite"      # machine code wrote memory: pc, addr, size, value
 
 # How each kind reads in a text trace ({0} is the first argument ...).
 FORMATS = {
@@ -43,6 +57,15 @@ FORMATS = {
     STEAL: "p{0} stole {2} G(s) from p{1}",
     NEWPROC: "g{0} created, fn {1:#x}",
     MSTART: "m{0} started on thread {1}",
+    TIMER: "timer of g{0} fired at {1} ns (due {2} ns)",
+    NETPOLL: "netpoll({0} ms): {1} event(s), ready {2}",
+    ENTERSYSCALL: "g{0} enters a syscall, p{1} -> _Psyscall",
+    HANDOFF: "p{0} handed off",
+    PUSHCALL: "g{0}: pushCall(asyncPreempt) at pc {1:#x}, sp {2:#x}",
+    ASYNCPREEMPT: "g{0} registers saved by asyncPreempt, sp {1:#x}",
+    ASYNCRESUME: "g{0} registers restored, sp {1:#x}",
+    INSN: "pc {0:#x} {1}",
+    MEMWRITE: "pc {0:#x} wrote {2} byte(s) at {1:#x}: {3:#x}",
 }
 
 
@@ -51,6 +74,10 @@ class Event(NamedTuple):
     cpu: int
     kind: str
     args: tuple
+
+    def _repr_html_(self) -> str:
+        from ..views.html import events_html
+        return events_html([self])
 
     def __str__(self) -> str:
         fmt = FORMATS.get(self.kind)
@@ -77,5 +104,19 @@ class Recorder:
     def of(self, *kinds: str) -> list[Event]:
         return [e for e in self.events if e.kind in kinds]
 
+    def select(self, kinds=None, *, cpu: int | None = None, since: int | None = None,
+               until: int | None = None, where=None) -> list[Event]:
+        """The events of `kinds` (all if None) on `cpu`, with since <= cycles < until,
+        for which `where(event)` holds."""
+        kinds = None if kinds is None else frozenset([kinds] if isinstance(kinds, str) else kinds)
+        return [e for e in self.events
+                if (kinds is None or e.kind in kinds) and (cpu is None or e.cpu == cpu)
+                and (since is None or e.cycles >= since) and (until is None or e.cycles < until)
+                and (where is None or where(e))]
+
     def text(self) -> str:
         return "\n".join(map(str, self.events))
+
+    def _repr_html_(self) -> str:
+        from ..views.html import events_html
+        return events_html(self.events, title=f"{len(self.events)} events")

@@ -1,0 +1,187 @@
+"""GODEBUG=schedtrace=X,scheddetail=1 lines, printed from the runtime's state in
+emulated memory (Go: runtime/proc.go schedtrace, called from sysmon).
+
+The format is Go 1.22's, field for field (Go 1.20 and 1.21 print the same; Go 1.19
+lacks needspinning and prints -1 for a missing M, P or G where 1.20+ print nil):
+
+  SCHED 0ms: gomaxprocs=1 idleprocs=0 threads=2 spinningthreads=0 needspinning=0 idlethreads=0 runqueue=0 [0]
+
+and with scheddetail the summary ends with the GC fields instead of the run queue
+lengths, followed by one line per P, per M (allm order: newest first) and per G
+(allgs order: oldest first):
+
+  SCHED 0ms: gomaxprocs=1 ... runqueue=0 gcwaiting=false nmidlelocked=0 stopwait=0 sysmonwait=false
+    P0: status=1 schedtick=1 syscalltick=0 m=0 runqsize=0 gfreecnt=0 timerslen=0
+    M0: p=0 curg=1 mallocing=0 throwing=0 preemptoff= locks=0 dying=0 spinning=false blocked=false lockedg=nil
+    G1: status=2() m=0 lockedm=nil
+
+Fields the emulator does not model print as Go prints their zero value:
+needspinning=0, gcwaiting=false, stopwait=0, sysmonwait=false, mallocing=0,
+throwing=0, preemptoff= (the empty string) and lockedg=nil.  A P's runqsize is
+runqtail - runqhead, without runnext, as in Go; a G's wait reason is the one its
+last gopark left (Go does not clear it either, so a running G may still say
+"chan receive").
+
+Design note
+  1. `schedtrace(system)` reads sched, allp, allm and allg through the layout
+     views, as Go's schedtrace reads them (under sched.lock; here between slices,
+     when runtime Python is never half-way through an update).
+  2. `ScheduleTracer` samples while a run goes, from `Machine.run`'s per-slice
+     `pause` hook, which it answers with False, so the run is exactly the run
+     without it (a test compares the event traces).  Go's starttime is the first
+     line: the first slice boundary after runtime.main has started (where Go
+     starts sysmon, which prints the lines).  Line k is the state at
+     starttime + k*interval: after each slice every line up to the time the next
+     slice can start is taken -- the slowest running CPU's clock, or, when all
+     CPUs sleep, the earliest wake-up the clock will jump to.
+  3. The interval is in nanoseconds of virtual time (GODEBUG's is in ms; programs
+     here run for microseconds to milliseconds); the label stays Go's:
+     (t - starttime) / 1e6 truncated, in ms.
+Rejected: a kernel timer (`kernel.at`) per line (it adds a CPU, moves the clock
+when every thread sleeps, and keeps a deadlocked run from being reported as one);
+printing from the runtime's own sysmon (it would add syscalls and change the run);
+Go's drift (the next line when sysmon next wakes at least X ms after the last one),
+which depends on sysmon's sleep backoff.
+"""
+from __future__ import annotations
+
+from ..machine.smp import BLOCKED, RUN
+from ..runtime.print import WAIT_REASONS
+
+U32 = 0xFFFFFFFF
+WALK_LIMIT = 1_000_000      # no list is longer; beyond it the links are corrupt
+
+
+def _i32(v: int) -> int:
+    """A 32-bit field as Go's int32 prints it."""
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def _bool(v: int) -> str:
+    return "true" if v else "false"
+
+
+def _walk(head: int, next_of) -> list[int]:
+    """Addresses of a linked list, bounded (a corrupt list must not hang a trace)."""
+    out, seen = [], set()
+    while head and head not in seen and len(out) < WALK_LIMIT:
+        seen.add(head)
+        out.append(head)
+        head = next_of(head)
+    return out
+
+
+def _runtime(system):
+    if system.runtime is None:
+        raise ValueError("schedtrace: a --bare program has no Go runtime to trace")
+    return system.runtime
+
+
+def _allp(rt) -> list:
+    s = rt.sched
+    return [rt.allp(i) for i in range(s.gomaxprocs)] if s.allp else []
+
+
+def summary(rt, elapsed_ns: int, detailed: bool) -> str:
+    """The SCHED line."""
+    s = rt.sched
+    line = (f"SCHED {elapsed_ns // 1_000_000}ms: gomaxprocs={_i32(s.gomaxprocs)} idleprocs={_i32(s.npidle)} "
+            f"threads={_i32(s.mcount)} spinningthreads={_i32(s.nmspinning)} needspinning=0 "
+            f"idlethreads={_i32(s.nmidle)} runqueue={_i32(s.runqsize)}")
+    if detailed:
+        return line + f" gcwaiting=false nmidlelocked={_i32(s.nmidlelocked)} stopwait=0 sysmonwait=false"
+    ps = _allp(rt)
+    return line + (" [" + " ".join(str((p.runqtail - p.runqhead) & U32) for p in ps) + "]" if ps else "")
+
+
+def p_line(rt, i: int, pp) -> str:
+    m = rt.m(pp.m).id if pp.m else "nil"
+    return (f"  P{i}: status={pp.status} schedtick={pp.schedtick} syscalltick={pp.syscalltick} m={m} "
+            f"runqsize={(pp.runqtail - pp.runqhead) & U32} gfreecnt={_i32(pp.gFree_n)} timerslen={pp.ntimers}")
+
+
+def m_line(rt, mp) -> str:
+    p = rt.p(mp.p).id if mp.p else "nil"
+    curg = rt.g(mp.curg).goid if mp.curg else "nil"
+    return (f"  M{mp.id}: p={p} curg={curg} mallocing=0 throwing=0 preemptoff= locks={_i32(mp.locks)} "
+            f"dying={_i32(mp.dying)} spinning={_bool(mp.spinning)} blocked={_bool(mp.blocked)} lockedg=nil")
+
+
+def g_line(rt, gp) -> str:
+    reason = WAIT_REASONS.get(gp.waitreason, "unknown wait reason")
+    m = rt.m(gp.m).id if gp.m else "nil"
+    lockedm = rt.m(gp.lockedm).id if gp.lockedm else "nil"
+    return f"  G{gp.goid}: status={gp.atomicstatus}({reason}) m={m} lockedm={lockedm}"
+
+
+def schedtrace(system, detailed: bool = False, elapsed_ns: int = 0) -> str:
+    """Go's schedtrace(detailed) output for the state now, `elapsed_ns` after Go's
+    starttime (the first line is "SCHED 0ms").  Ends with a newline, as Go prints."""
+    rt = _runtime(system)
+    lines = [summary(rt, elapsed_ns, detailed)]
+    if detailed:
+        lines += [p_line(rt, i, pp) for i, pp in enumerate(_allp(rt))]
+        lines += [m_line(rt, rt.m(a)) for a in _walk(rt.sched.allm, lambda a: rt.m(a).alllink)]
+        gs = _walk(rt.sched.allg, lambda a: rt.g(a).alllink)
+        lines += [g_line(rt, rt.g(a)) for a in reversed(gs)]     # allg is newest first; allgs oldest first
+    return "\n".join(lines) + "\n"
+
+
+class ScheduleTracer:
+    """Collects schedtrace output every `interval_ns` of virtual time while a run
+    goes (design step 2).  `samples` holds (virtual ns, text); `out(text)`, if
+    given, is called with each sample as it is taken (the CLI prints to stderr).
+
+        tracer = ScheduleTracer(system, 1_000_000, detailed=True)
+        outcome = tracer.run()          # System.run, with the tracer watching
+        print(tracer.text, end="")
+    """
+
+    def __init__(self, system, interval_ns: int, detailed: bool = False, out=None):
+        if interval_ns <= 0:
+            raise ValueError(f"ScheduleTracer: the interval must be positive, not {interval_ns} ns")
+        self.system, self.rt = system, _runtime(system)
+        self.interval, self.detailed, self.out = interval_ns, detailed, out
+        self.samples: list[tuple[int, str]] = []
+        self.start: int | None = None       # Go's starttime: the time of the first line (ns)
+        self.next: int | None = None        # the time of the next line (ns)
+
+    @property
+    def text(self) -> str:
+        return "".join(text for _, text in self.samples)
+
+    def run(self, max_instructions: int | None = None):
+        """`system.run(max_instructions)` with `after_slice` as the per-slice observer."""
+        return self.system.run(max_instructions, pause=self.after_slice)
+
+    def after_slice(self) -> bool:
+        """Take every line that is due (usable as `Machine.run(pause=...)`); never pauses."""
+        if self.system.kernel.exit_status is not None:
+            return False                     # the process is gone, and sysmon with it
+        if self.start is None:
+            if not self.rt.sched.main_started:
+                return False
+            self.start = self.next = self._ns(self.system.machine.now())
+        horizon = self._horizon()
+        while horizon is not None and self.next <= horizon:
+            self._sample(self.next)
+            self.next += self.interval
+        return False
+
+    def _ns(self, cycles: int) -> int:
+        return self.system.machine.cycles_to_ns(cycles)
+
+    def _horizon(self) -> int | None:
+        """The earliest time the next slice can start (ns), None when nothing will run."""
+        cpus = self.system.machine.cpus
+        running = [c.cycles for c in cpus if c.state == RUN]
+        if running:
+            return self._ns(min(running))
+        deadlines = [c.deadline for c in cpus if c.state == BLOCKED and c.deadline is not None]
+        return self._ns(min(deadlines)) if deadlines else None
+
+    def _sample(self, t: int) -> None:
+        text = schedtrace(self.system, self.detailed, t - self.start)
+        self.samples.append((t, text))
+        if self.out is not None:
+            self.out(text)
