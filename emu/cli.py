@@ -1,4 +1,4 @@
-"""`gosched-emu` (also `python -m emu`): run, demo, disasm, preemptcheck, step.
+"""`gosched-emu` (also `python -m emu`): run, demo, disasm, preemptcheck, step, grade.
 
 Exit statuses: the guest's own (128+signal when a fault killed it); 124 when the
 instruction budget ran out; 125 on a deadlock; 1 when the input was refused
@@ -7,6 +7,7 @@ instruction budget ran out; 125 on a deadlock; 1 when the input was refused
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from importlib import resources
@@ -67,6 +68,23 @@ def _parser() -> argparse.ArgumentParser:
     dis = sub.add_parser("disasm", help="assemble and print the annotated disassembly")
     dis.add_argument("files", nargs="+", type=Path)
     dis.add_argument("--arch", choices=ARCHES, required=True)
+    grd = sub.add_parser("grade", help="grade a solution of a course exercise (exercises/<name>)",
+                         description="Grade a student's solution of an exercise on the emulator.  Each test "
+                         "earns its points per arch when it passes for every seed; a test whose parent failed "
+                         "is skipped.  Budgets are in emulated instructions.  Exit status 0 only on full marks.  "
+                         "Instructors: --seeds FILE replaces every test's seeds (hidden seeds); see "
+                         "exercises/README.md.")
+    grd.add_argument("exercise", nargs="?", help="exercise name (see --list)")
+    grd.add_argument("--solution", help="folder with the student's copies of the skeleton files, "
+                                        "or 'reference' for the project's own code")
+    grd.add_argument("--arch", choices=ARCHES + ("both",), default="both")
+    grd.add_argument("--seeds", type=Path, metavar="FILE",
+                     help='seeds for every test: integers, or JSON {"*": [...], "test_name": [...]}')
+    grd.add_argument("--seed", type=int, help="run with this one seed (replaying a failure)")
+    grd.add_argument("--test", help="run only this test (its parents are assumed passed)")
+    grd.add_argument("--json", type=Path, metavar="OUT", help="write the results as JSON (for an LMS)")
+    grd.add_argument("--trace", action="store_true", help="print the event trace of each run to stderr")
+    grd.add_argument("--list", action="store_true", help="list the exercises and their tests")
     stp = sub.add_parser("step", help="a terminal stepper: step, next, continue, break, watch, reverse-step "
                                       "(commands from stdin; h lists them)")
     stp.add_argument("files", nargs="+", type=Path)
@@ -321,6 +339,38 @@ def cmd_disasm(a) -> int:
     return 0
 
 
+def cmd_grade(a) -> int:
+    from .grade import list_exercises, load_exercise
+    from .grade.grader import Grader, read_seeds, report, to_json
+    if a.list:
+        for name in list_exercises():
+            ex = load_exercise(name)
+            print(f"{name}: {ex.title} ({ex.kind}; {ex.max_points(ex.arches)} points on both arches)")
+            for t in ex.tests:
+                dep = f"  (after {', '.join(t.depends)})" if t.depends else ""
+                print(f"    {t.name:<36} {t.points} pt  {t.doc}{dep}")
+        return 0
+    if not a.exercise or not a.solution:
+        print("gosched-emu grade: give an EXERCISE and --solution PATH (or --list)", file=sys.stderr)
+        return 2
+    try:
+        ex = load_exercise(a.exercise)
+        seeds = read_seeds(a.seeds) if a.seeds else {}
+        if a.seed is not None:
+            seeds = {"*": [a.seed]}
+        arches = ARCHES if a.arch == "both" else (a.arch,)
+        grader = Grader(ex, a.solution, arches=arches, seeds=seeds, only=a.test, trace=a.trace)
+    except (ValueError, OSError) as e:
+        print(f"gosched-emu grade: {e}", file=sys.stderr)
+        return 2
+    entries = grader.run()
+    text, score, total = report(ex, entries)
+    print(text)
+    if a.json:
+        a.json.write_text(json.dumps(to_json(ex, a.solution, entries), indent=2) + "\n")
+    return 0 if score == total else 1
+
+
 def cmd_step(a) -> int:
     from .debug import Debugger
     from .stepper import Stepper
@@ -342,7 +392,7 @@ def cmd_step(a) -> int:
 def main(argv=None) -> int:
     a = _parser().parse_args(argv)
     return {"run": cmd_run, "demo": cmd_demo, "disasm": cmd_disasm, "preemptcheck": cmd_preemptcheck,
-            "step": cmd_step}[a.cmd](a)
+            "step": cmd_step, "grade": cmd_grade}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -239,6 +239,9 @@ class Machine:
                     if cpu.state != RUN:
                         continue
                 limit = self._limit()
+                if self.stop_requested:       # an event while picking or delivering a signal:
+                    self._carry = (cpu, limit)     # stop before the slice, which runs next time
+                    return self._result("stopped")
             full = limit
             if budget is not None:
                 limit = min(limit, budget - self.instructions)

@@ -119,3 +119,10 @@ _BAD = {1: "mstart returned", 2: "runtime: mcall called on m->g0 stack", 3: "run
 def badasm(rt, code):
     """badasm(code): an impossible path in the assembly (bad_* stubs) was taken."""
     yield from throw(rt, _BAD.get(code, f"bad asm path {code}"))
+
+
+@export("runtime.todo")
+def todo(rt, msg):
+    """todo(msg *byte): an exercise skeleton's unwritten part was reached (exercises/)."""
+    text = rt.mem.read_cstring(msg, 200).decode(errors="replace") if msg else "?"
+    yield from throw(rt, f"TODO: {text} is not written yet (this is still the exercise's skeleton)")

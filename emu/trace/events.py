@@ -36,7 +36,7 @@ MSTART = "mstart"          # an M started running: m id, tid
 TIMER = "timer"            # a timer fired: goid, now ns, when ns
 NETPOLL = "netpoll"        # netpoll(delay ms) returned: delay, n events, [goids made ready]
 NETPOLLBREAK = "netpollbreak"  # netpollBreak woke the poller: its pollUntil ns
-STACKGROW = "stackgrow"    # copystack moved a G's stack: goid, old lo, old hi, new size ...
+STACKGROW = "stackgrow"    # copystack moved a G's stack: goid, old lo, hi, new lo, hi, moved, used
 ENTERSYSCALL = "entersyscall"  # a G entered a blocking syscall: goid, p
 EXITSYSCALL = "exitsyscall"    # it came back: goid, p (-1: none), fast/slow/...
 HANDOFF = "handoff"        # a P was handed off to another M: p
@@ -65,6 +65,11 @@ FORMATS = {
     ASYNCPREEMPT: "g{0} registers saved by asyncPreempt, sp {1:#x}",
     ASYNCRESUME: "g{0} registers restored, sp {1:#x}",
     INSN: "pc {0:#x} {1}",
+    RETAKE: "sysmon retook p{0} from g{1} after {2} ns",
+    STACKGROW: "g{0} stack [{1:#x}, {2:#x}) moved to [{3:#x}, {4:#x}), {6} bytes in use",
+    BLOCK: "blocked in {0}",
+    WAKE: "woken from {0}: {1}",
+    EXITSYSCALL: "g{0} leaves the syscall, p{1} ({2})",
     MEMWRITE: "pc {0:#x} wrote {2} byte(s) at {1:#x}: {3:#x}",
 }
 
