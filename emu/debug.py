@@ -90,7 +90,10 @@ class Stop:
     def __str__(self) -> str:
         cpu = "" if self.cpu is None else f" cpu{self.cpu}"
         pc = "" if self.pc is None else f" pc {self.pc:#x}"
-        extra = f": {self.detail}" if self.detail is not None else ""
+        detail = self.detail
+        if isinstance(detail, Event):
+            detail = f"{detail.kind}: {detail.body()}"
+        extra = f": {detail}" if detail is not None else ""
         return (f"[{self.reason}] @{self.position} t={self.time_ns} ns{cpu}{pc} {self.where}{extra}").rstrip()
 
     def _repr_html_(self) -> str:

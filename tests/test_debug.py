@@ -195,3 +195,19 @@ def test_bad_requests_name_the_function_and_the_rule(arch):
         d.reverse_step()
     with pytest.raises(DebugError, match="no cpu 7"):
         d.step(1, cpu=7)
+
+
+def test_python_runtime_calls_are_traced_in_and_out(arch):
+    """With slices on, every PYRET closes an earlier PYCALL of the same symbol."""
+    d = Debugger([prog(arch, "pingpong")], arch, bare=False, slices=True)
+    d.cont()
+    open_calls: dict[str, int] = {}
+    rets = 0
+    for e in d.events:
+        if e.kind == ev.PYCALL:
+            open_calls[e.args[0]] = open_calls.get(e.args[0], 0) + 1
+        elif e.kind == ev.PYRET:
+            assert open_calls.get(e.args[0], 0) > 0, e
+            open_calls[e.args[0]] -= 1
+            rets += 1
+    assert rets > 20 and open_calls.get("runtime.newproc", 0) == 0

@@ -232,6 +232,9 @@ class Boundary:
 
     def _return(self, cpu, stub: int, e: Export, result) -> None:
         """Put `result` in the result registers and resume at the stub's `ret`."""
+        rec = self.rt.recorder
+        if rec is not None and rec.slices:
+            rec.emit(cpu.cycles, cpu.id, ev.PYRET, e.symbol, result)
         if e.nresults:
             vals = result if isinstance(result, tuple) else (result,)
             if len(vals) != e.nresults:

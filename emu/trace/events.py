@@ -31,6 +31,7 @@ GSTATUS = "gstatus"        # a G changed status: goid, old, new, g address
 SWITCH = "switch"          # an M switched to a G: m id, p id, goid
 STEAL = "steal"            # a P stole work: thief p, victim p, how many
 PYCALL = "pycall"          # machine code called Python: symbol, args (only with slices on)
+PYRET = "pyret"            # ... and it returned to machine code: symbol, result (only with slices on)
 NEWPROC = "newproc"        # a G was created: goid, start pc
 MSTART = "mstart"          # an M started running: m id, tid
 TIMER = "timer"            # a timer fired: goid, now ns, when ns
@@ -84,10 +85,13 @@ class Event(NamedTuple):
         from ..views.html import events_html
         return events_html([self])
 
-    def __str__(self) -> str:
+    def body(self) -> str:
+        """What happened, in words (FORMATS), without the time and CPU."""
         fmt = FORMATS.get(self.kind)
-        body = fmt.format(*self.args) if fmt else " ".join(map(_fmt, self.args))
-        return f"{self.cycles:>12} cpu{self.cpu} {self.kind:<11} {body}"
+        return fmt.format(*self.args) if fmt else " ".join(map(_fmt, self.args))
+
+    def __str__(self) -> str:
+        return f"{self.cycles:>12} cpu{self.cpu} {self.kind:<11} {self.body()}"
 
 
 def _fmt(x) -> str:

@@ -134,18 +134,8 @@ def key_values(title: str, pairs: Iterable[tuple[str, object]]) -> Table:
 
 # ---- trace slices --------------------------------------------------------------------------
 def event_text(event) -> str:
-    """What an event says, without its time and CPU (Event.__str__'s body)."""
-    from ..trace.events import FORMATS
-    fmt = FORMATS.get(event.kind)
-    if fmt:
-        return fmt.format(*event.args)
-    return " ".join(_word(a) for a in event.args)
-
-
-def _word(x) -> str:
-    if isinstance(x, int) and not isinstance(x, bool) and abs(x) > 9:
-        return hex(x)
-    return str(x)
+    """What an event says, without its time and CPU (Event.body)."""
+    return event.body()
 
 
 def events_table(events: Sequence, *, limit: int = 500, title: str = "") -> Table:
