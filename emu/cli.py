@@ -359,7 +359,14 @@ def cmd_grade(a) -> int:
         if a.seed is not None:
             seeds = {"*": [a.seed]}
         arches = ARCHES if a.arch == "both" else (a.arch,)
-        grader = Grader(ex, a.solution, arches=arches, seeds=seeds, only=a.test, trace=a.trace)
+        solution = a.solution
+        if (Path(solution) / "mutant.json").exists():     # a mutant: the reference with its edits
+            import tempfile
+            from .grade.reference import write_mutant
+            solution = Path(tempfile.mkdtemp(prefix="gosched-mutant-")) / Path(a.solution).name
+            write_mutant(ex, Path(a.solution), solution)
+        grader = Grader(ex, solution, arches=arches, seeds=seeds, only=a.test, trace=a.trace,
+                        solution_arg=a.solution)
     except (ValueError, OSError) as e:
         print(f"gosched-emu grade: {e}", file=sys.stderr)
         return 2

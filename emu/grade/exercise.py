@@ -17,6 +17,7 @@ grader needs points, dependencies, budgets and hidden seeds, which pytest lacks)
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,14 +98,25 @@ class Context:
         self.recorders: list[Recorder] = []
 
     # ---- building systems -------------------------------------------------------------
-    def program(self, name: str) -> Path:
+    def program(self, name: str, **equ):
         """An exercise-local program (`programs/<name>_<arch>.s` in the exercise folder)
-        or a bundled one (`programs/<arch>/<name>.s` of the project)."""
+        or a bundled one (`programs/<arch>/<name>.s` of the project).  With `equ`, its
+        `.equ NAME, value` lines get new values (a smaller fanout: NWORKERS=64) and the
+        result is a (name, text) source."""
         local = self.exercise.folder / "programs" / f"{name}_{self.arch}.s"
         if local.exists():
-            return local
-        from ..cli import program_path
-        return program_path(self.arch, f"{name}.s")
+            path = local
+        else:
+            from ..cli import program_path
+            path = program_path(self.arch, f"{name}.s")
+        if not equ:
+            return path
+        text = path.read_text()
+        for key, value in equ.items():
+            text, n = re.subn(rf"^(\s*\.equ\s+{re.escape(key)}\s*,\s*).*$", rf"\g<1>{value}", text, flags=re.M)
+            if n != 1:
+                raise ValueError(f"Context.program: {path.name} has no single `.equ {key}, ...` line")
+        return (f"{path.name}[{','.join(f'{k}={v}' for k, v in equ.items())}]", text)
 
     def runtime_asm(self):
         """The runtime sources with the student's routines in place (asm exercises)."""
