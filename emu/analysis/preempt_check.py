@@ -17,7 +17,9 @@ Design note
      amd64, `br x27` on arm64) the state the G resumes with is the current one
      after that instruction: amd64 RIP = [RSP] and RSP + 8; arm64 PC = X27, and
      X27 itself is exempt (Go's REGTMP, clobbered by design and never live at a
-     safe point).  That state must equal the snapshot, register for register.
+     safe point), and so is the TLS base (fs_base / tpidr_el0), which belongs to the
+     M: a G that resumes on another M must see that M's.  That state must equal the
+     snapshot, register for register.
   4. `storm()` drives a run with preemption requests at seeded random instruction
      counts (acting as sysmon: gp.preempt, stackguard0 = stackPreempt, SIGURG to
      the M's thread), so the interrupted PCs are spread over the whole program.
@@ -78,7 +80,9 @@ class PreemptionChecker:
         self._armed: dict[int, dict] = {}                    # g -> snapshot
         sym = system.image.symbols
         self._entry = sym["runtime.asyncPreempt"]
-        self._exempt = {"x27"} if isa.name == "arm64" else set()
+        # x27: Go's REGTMP; the TLS base: each M's own, so it differs when the G resumes
+        # on another M (Go's g lives in TLS there, and g itself is compared)
+        self._exempt = ({"x27"} if isa.name == "arm64" else set()) | {isa.tls}
         self.kernel.delivery_hooks.append(self._on_delivery)
         self.machine.add_code_hook(self._entry, self._on_entry)
         self.machine.add_code_hook(sym["runtime.asyncPreempt.return"], self._on_return)

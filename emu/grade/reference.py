@@ -40,7 +40,12 @@ def asm_routine(text: str, symbol: str, comment: str) -> str:
     end = start + 1
     while start > 0 and lines[start - 1].lstrip().startswith(comment):
         start -= 1
-    while end < len(lines) and not re.match(r"\s*\.globl\s|\s*\.(data|bss|section)\b", lines[end]):
+
+    def foreign_label(line: str) -> bool:         # another routine's label (bad_* stubs are not .globl)
+        m = re.match(r"\s*([A-Za-z_][\w.]*):", line)
+        return bool(m) and m[1] != symbol and not m[1].startswith(symbol + ".")
+    while end < len(lines) and not (re.match(r"\s*\.globl\s|\s*\.(data|bss|section)\b", lines[end])
+                                    or foreign_label(lines[end])):
         end += 1
     while end > start and lines[end - 1].lstrip().startswith(comment):
         end -= 1                                  # the next routine's comment block
