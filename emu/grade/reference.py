@@ -83,6 +83,10 @@ def _function_source(qualname: str, name: str) -> str:
     while body and body[0].lstrip().startswith("@"):
         body.pop(0)                               # @export(...) registered the reference already
     text = "".join(body)
+    # relative imports inside the function (`from .preempt import ...`) become absolute:
+    # the student's file is not in the package
+    package = fn.__module__.rpartition(".")[0]
+    text = re.sub(r"^(\s*from )\.(?=\w)", rf"\g<1>{package}.", text, flags=re.M)
     return re.sub(rf"^def {re.escape(fn.__name__)}\(", f"def {name}(", text, count=1)
 
 

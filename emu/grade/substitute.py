@@ -7,8 +7,8 @@ Design note
      with them, defines the names again.  Calls elsewhere in the runtime resolve to
      the student's routine, and the reference stays in the image (unused) so the
      rest of the runtime assembles unchanged.
-  2. Python: the reference function object is replaced wherever the running system
-     can reach it: the globals of every emu.* module (Go-style `from .p import
+  2. Python: a method ("emu.kernel.epoll.EpItem.wake") is set on its class; a function
+     object is replaced wherever the running system can reach it: the globals of every emu.* module (Go-style `from .p import
      runqput` copies included), the values of registries held in module globals
      (the syscall HANDLERS, the pycall EXPORTS' Export.fn), then put back.
   3. Both happen in a forked child per test (emu/grade/grader.py), so a student's
@@ -61,12 +61,24 @@ def runtime_with(arch: str, student: Path, symbols) -> list:
 
 
 def resolve(qualname: str):
-    """(module, attribute name, object) for "emu.runtime.p.runqput"."""
-    modname, _, attr = qualname.rpartition(".")
-    module = sys.modules.get(modname) or __import__(modname, fromlist=[attr])
-    if not hasattr(module, attr):
-        raise ValueError(f"substitute: {modname} has no {attr}")
-    return module, attr, getattr(module, attr)
+    """(owner, attribute name, object) for "emu.runtime.p.runqput" (owner: the module) or
+    "emu.kernel.epoll.EpItem.wake" (owner: the class): the longest importable module
+    prefix, then attributes down from it."""
+    import importlib
+    parts = qualname.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            owner = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:-1]:
+            if not hasattr(owner, attr):
+                raise ValueError(f"substitute: {'.'.join(parts[:cut])} has no {attr} (in {qualname})")
+            owner = getattr(owner, attr)
+        if not hasattr(owner, parts[-1]):
+            raise ValueError(f"substitute: {qualname} does not exist")
+        return owner, parts[-1], getattr(owner, parts[-1])
+    raise ValueError(f"substitute: no module in {qualname}")
 
 
 @contextmanager
@@ -76,8 +88,12 @@ def python_substitution(replacements: dict[str, Callable]):
     undo: list[Callable[[], None]] = []
     try:
         for qualname, fn in replacements.items():
-            _, _, original = resolve(qualname)
-            undo.extend(_replace_everywhere(original, fn))
+            owner, attr, original = resolve(qualname)
+            if isinstance(owner, type):               # a method: the class is the one place
+                setattr(owner, attr, fn)
+                undo.append(lambda owner=owner, attr=attr, original=original: setattr(owner, attr, original))
+            else:
+                undo.extend(_replace_everywhere(original, fn))
         yield
     finally:
         for u in reversed(undo):
