@@ -2,7 +2,8 @@
 
 Exit statuses: the guest's own (128+signal when a fault killed it); 124 when the
 instruction budget ran out; 125 on a deadlock; 1 when the input was refused
-(assembler error, missing file); 2 for bad command-line usage.
+(assembler error, missing file, an ELF file that cannot be loaded); 2 for bad
+command-line usage.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from pathlib import Path
 
 from .asm import AsmError, assemble
 from .machine.smp import DEFAULT_CLOCK_HZ, POLICIES
-from .system import System
+from .kernel.elf import ElfLoadError, is_elf
+from .system import ElfSystem, System
 
 ARCHES = ("amd64", "arm64")
 
@@ -38,9 +40,20 @@ def _add_machine_options(p: argparse.ArgumentParser) -> None:
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="gosched-emu", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    run = sub.add_parser("run", help="assemble and run a program")
-    run.add_argument("files", nargs="+", type=Path)
-    run.add_argument("--arch", choices=ARCHES, required=True)
+    run = sub.add_parser("run", help="assemble and run a program, or run a static Linux executable (ELF)",
+                         description="Run assembly sources on the teaching runtime (or --bare), or a real, "
+                         "statically linked Linux executable for amd64 or arm64 (a Go binary built with "
+                         "CGO_ENABLED=0): an ELF file is recognised by its magic, its arch by e_machine, and "
+                         "the words after it are its arguments (put them after `--` if they start with -).")
+    run.add_argument("files", nargs="+", type=Path,
+                     help="assembly sources, or one ELF executable followed by its arguments")
+    run.add_argument("--arch", choices=ARCHES, default=None,
+                     help="the arch of assembly sources (required for them; an ELF executable names its own)")
+    run.add_argument("--cpus", type=int, dest="procs", default=argparse.SUPPRESS,
+                     help="the same as --procs: CPUs sched_getaffinity reports, which sets a Go binary's "
+                          "default GOMAXPROCS (default 1); every thread still gets its own emulated CPU")
+    run.add_argument("--env", action="append", default=[], metavar="K=V",
+                     help="an environment variable of an ELF executable (repeatable): GODEBUG=..., GOMAXPROCS=...")
     run.add_argument("--bare", action="store_true",
                      help="entry _start, no Go runtime, Linux syscalls only (default: the runtime, entry main.main)")
     run.add_argument("--trace", action="store_true", help="print the event trace to stderr at the end")
@@ -103,6 +116,16 @@ def _stream(fd: int, data: bytes) -> None:
 
 
 def cmd_run(a) -> int:
+    if a.files and is_elf(a.files[0]):
+        return _run_elf(a)
+    if a.arch is None:
+        print("gosched-emu run: --arch is required for assembly sources (an ELF executable names its own)",
+              file=sys.stderr)
+        return 2
+    if a.env:
+        print("gosched-emu run: --env is for ELF executables (assembly programs have no environment)",
+              file=sys.stderr)
+        return 2
     for f in a.files:
         if not f.is_file():
             print(f"gosched-emu: {f}: no such file", file=sys.stderr)
@@ -124,6 +147,38 @@ def cmd_run(a) -> int:
         out = tracer.run(a.max_instructions)
     else:
         out = system.run(a.max_instructions)
+    if a.trace and system.recorder is not None:
+        print(system.recorder.text(), file=sys.stderr)
+    if a.perfetto:
+        from .views.perfetto import write_chrome_trace
+        write_chrome_trace(a.perfetto, system.recorder.events, system)
+    if out.report:
+        print(out.report, file=sys.stderr)
+    return out.status
+
+
+def _run_elf(a) -> int:
+    """`run BINARY [ARGS]`: a static Linux executable (emu/system.py ElfSystem)."""
+    bad = next((e for e in a.env if "=" not in e), None)
+    if bad is not None:
+        print(f"gosched-emu run: --env {bad!r}: expected K=V", file=sys.stderr)
+        return 2
+    if a.schedtrace is not None or a.scheddetail:
+        print("gosched-emu run: --schedtrace needs the teaching runtime; for a Go binary use "
+              "--env GODEBUG=schedtrace=INTERVAL_MS (Go prints its own)", file=sys.stderr)
+        return 2
+    if a.bare or a.guard_pages:
+        print("gosched-emu run: --bare and --guard-pages are for assembly programs, not ELF executables",
+              file=sys.stderr)
+        return 2
+    try:
+        system = ElfSystem(a.files[0], a.arch, seed=a.seed, policy=a.policy, quantum=a.quantum, cpus=a.procs,
+                           clock_hz=a.clock_hz, trace=_recorder(a), on_output=_stream,
+                           args=[str(x) for x in a.files[1:]], env=a.env)
+    except (ElfLoadError, ValueError) as e:
+        print(f"gosched-emu: {e}", file=sys.stderr)
+        return 1
+    out = system.run(a.max_instructions)
     if a.trace and system.recorder is not None:
         print(system.recorder.text(), file=sys.stderr)
     if a.perfetto:

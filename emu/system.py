@@ -8,6 +8,12 @@ Design note
   2. `run()` returns an `Outcome`: the guest's exit status, its output, and why
      the machine stopped (exit, crash, deadlock, instruction budget), with the
      seed and a command that replays the run.
+  3. `ElfSystem` is the same front door for a real, statically linked Linux
+     executable (a Go binary built with CGO_ENABLED=0): the same Machine and
+     Kernel, no teaching runtime (the binary brings its own), the image loaded
+     by emu/kernel/elf.py.  Its machine's memory is a sparse terabyte from
+     64 KiB up (ELF_ARENA_BASE..ELF_ARENA_LIMIT), so Go's address hints are
+     honoured as they are on Linux.
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ from importlib import resources
 from .asm import assemble
 from .runtime import Runtime
 from .runtime.pycall import pytext_source
+from .kernel.elf import ELF_ARENA_BASE, ELF_ARENA_LIMIT, ElfLoadError, exec_elf, load_elf
 from .kernel.exec import exec_image
 from .kernel.kernel import Kernel
 from .machine.smp import DEFAULT_CLOCK_HZ, Machine
@@ -137,3 +144,48 @@ class System:
             status, reason, report = k.exit_status, "exit", ""
         return Outcome(status, reason, k.stdout, k.stderr, report, res.instructions, res.cycles,
                        self.machine.cycles_to_ns(res.cycles), self.replay_command())
+
+
+class ElfSystem(System):
+    """A statically linked ELF executable for amd64 or arm64, ready to run on the
+    machine and kernel (module note, 3).
+
+    :param path: the executable; its arch comes from e_machine (`arch`, if given,
+        must agree).
+    :param cpus: the CPUs sched_getaffinity reports (Go's default GOMAXPROCS);
+        every thread still gets a CPU of its own in the machine.
+    :param args: the program's arguments after argv[0] (which is `path`).
+    :param env: the environment, "K=V" strings (GODEBUG=..., GOMAXPROCS=...).
+    """
+
+    def __init__(self, path, arch: str | None = None, *, seed: int = 0, policy: str = "round-robin",
+                 quantum: int = 10_000, window: int | None = None, cpus: int = 1,
+                 clock_hz: int = DEFAULT_CLOCK_HZ, stdin: bytes = b"", trace: bool | Recorder = False,
+                 on_output=None, args=(), env=()):
+        self.path = Path(path)
+        self.image = load_elf(self.path)
+        if arch is not None and arch != self.image.arch:
+            raise ElfLoadError(f"{self.path} is an {self.image.arch} executable, not {arch}")
+        arch = self.image.arch
+        self.options = dict(seed=seed, policy=policy, quantum=quantum, window=window, cpus=cpus,
+                            clock_hz=clock_hz, stdin=stdin, on_output=on_output, args=tuple(args), env=tuple(env))
+        self.sources = [self.path]
+        self.arch, self.seed, self.policy, self.quantum, self.procs = arch, seed, policy, quantum, cpus
+        self.args, self.env = tuple(args), tuple(env)
+        self.bare = True               # no teaching runtime: the binary brings its own
+        recorder = trace if isinstance(trace, Recorder) else (Recorder(slices=False) if trace else None)
+        self.machine = Machine(arch, seed=seed, policy=policy, quantum=quantum, window=window,
+                               clock_hz=clock_hz, recorder=recorder, arena_base=ELF_ARENA_BASE,
+                               arena_size=ELF_ARENA_LIMIT - ELF_ARENA_BASE)
+        self.kernel = Kernel(self.machine, ncpus=cpus, stdin=stdin, on_output=on_output, symbolizer=self.image)
+        self.runtime = None
+        self.main = exec_elf(self.kernel, self.image, argv=(str(path), *self.args), envp=self.env)
+
+    def _name(self) -> str:
+        return self.path.name
+
+    def replay_command(self) -> str:
+        env = "".join(f" --env {e}" for e in self.env)
+        args = (" -- " + " ".join(self.args)) if self.args else ""
+        return (f"gosched-emu run {self.path} --seed {self.seed} --policy {self.policy} "
+                f"--quantum {self.quantum} --cpus {self.procs}{env} --trace{args}")

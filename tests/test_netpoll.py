@@ -357,11 +357,15 @@ one: .byte 7
 fds: .space 800
 """,
     }[arch]
-    for procs in (1, 4):
+    # (4 Ps under the random interleaving: two Ms polling at once once shared one event
+    # buffer, and one's events overwrote the other's: readers were never woken)
+    for procs, policy, seed in ((1, "round-robin", 0), (4, "round-robin", 0), (4, "random", 1), (4, "random", 2),
+                                (4, "random", 3)):
         rec = Recorder(kinds=["netpoll"])
-        s = System([("hundred.s", src)], arch, bare=False, procs=procs, trace=rec)
+        s = System([("hundred.s", src)], arch, bare=False, procs=procs, trace=rec, policy=policy, seed=seed)
         out = s.run(100_000_000)
-        assert (out.status, out.stdout, out.stderr) == (0, b"100\n", b""), (procs, out.report, out.stderr[:300])
+        assert (out.status, out.stdout, out.stderr) == (0, b"100\n", b""), (procs, policy, seed, out.report,
+                                                                           out.stderr[:300])
         woken = [g for e in rec.of("netpoll") for g in e.args[2]]
         # readers that parked were woken once each (a reader that ran after its byte
         # arrived read it without parking); all 100 reported

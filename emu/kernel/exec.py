@@ -7,9 +7,10 @@ Design note
      of the arena with a PROT_NONE guard page below it; mmap places new mappings
      below that.
   3. The initial stack is Linux's: argc, argv pointers, NULL, envp pointers,
-     NULL, the auxiliary vector (AT_PAGESZ, AT_RANDOM, AT_NULL), then the
-     strings and AT_RANDOM's 16 bytes (from the seeded RNG) above; SP is 16-byte
-     aligned and points at argc.
+     NULL, the auxiliary vector (by default AT_PAGESZ, AT_RANDOM, AT_NULL; an
+     ELF executable gets Linux's full set, see elf.py), then the strings and
+     AT_RANDOM's 16 bytes (from the seeded RNG) above; SP is 16-byte aligned
+     and points at argc.
 Accepts any object with `segments` (name, addr, data, size, prot); the kernel
 does not depend on the assembler.
 """
@@ -21,11 +22,19 @@ from ..machine.memory import PAGE, PROT_NONE, PROT_READ, PROT_WRITE, parse_prot
 from .task import Task
 
 STACK_SIZE = 8 << 20
-AT_NULL, AT_PAGESZ, AT_RANDOM = 0, 6, 25
+# auxiliary vector tags (include/uapi/linux/auxvec.h)
+AT_NULL, AT_PHDR, AT_PHENT, AT_PHNUM, AT_PAGESZ, AT_BASE, AT_FLAGS, AT_ENTRY = 0, 3, 4, 5, 6, 7, 8, 9
+AT_UID, AT_EUID, AT_GID, AT_EGID, AT_PLATFORM, AT_HWCAP, AT_CLKTCK = 11, 12, 13, 14, 15, 16, 17
+AT_SECURE, AT_RANDOM, AT_HWCAP2, AT_EXECFN = 23, 25, 26, 31
+RANDOM = object()      # an auxv value: "the address of the 16 AT_RANDOM bytes"
 
 
-def exec_image(k, image, entry: int, argv=("prog",), envp=(), stack_size: int = STACK_SIZE) -> Task:
-    """Map `image` and start its main thread at `entry`; returns the main task."""
+def exec_image(k, image, entry: int, argv=("prog",), envp=(), stack_size: int = STACK_SIZE,
+               auxv=None) -> Task:
+    """Map `image` and start its main thread at `entry`; returns the main task.
+    `auxv`: the auxiliary vector as (tag, value) pairs without AT_NULL; a value is a
+    number, a string (copied onto the stack; the entry points at it) or RANDOM.
+    Default: AT_PAGESZ, AT_RANDOM (the teaching runtime reads nothing else)."""
     mem = k.mem
     for seg in image.segments:
         mem.map(seg.addr, seg.size, parse_prot(seg.prot), seg.name)
@@ -35,7 +44,8 @@ def exec_image(k, image, entry: int, argv=("prog",), envp=(), stack_size: int = 
     mem.map(stack_lo - PAGE, PAGE, PROT_NONE, "stack guard")
     k.mmap_top = stack_lo - 2 * PAGE
     k.mmap_min = max(seg.addr + seg.size for seg in image.segments) + 16 * PAGE if image.segments else mem.base
-    sp = _initial_stack(k, mem.limit, argv, envp)
+    sp = _initial_stack(k, mem.limit, argv, envp,
+                        auxv if auxv is not None else [(AT_PAGESZ, PAGE), (AT_RANDOM, RANDOM)])
     cpu = k.machine.new_cpu()
     task = k.new_task(cpu)
     cpu.pc, cpu.sp = entry, sp
@@ -45,7 +55,7 @@ def exec_image(k, image, entry: int, argv=("prog",), envp=(), stack_size: int = 
     return task
 
 
-def _initial_stack(k, top: int, argv, envp) -> int:
+def _initial_stack(k, top: int, argv, envp, auxv) -> int:
     """Build Linux's initial process stack below `top`; return the SP (at argc)."""
     mem = k.mem
     at = top
@@ -63,7 +73,14 @@ def _initial_stack(k, top: int, argv, envp) -> int:
 
     argv_p = [push_str(a) for a in argv]
     envp_p = [push_str(e) for e in envp]
-    words = [len(argv), *argv_p, 0, *envp_p, 0, AT_PAGESZ, PAGE, AT_RANDOM, at_random, AT_NULL, 0]
+    aux = []
+    for tag, value in auxv:
+        if value is RANDOM:
+            value = at_random
+        elif isinstance(value, str):
+            value = push_str(value)
+        aux += [tag, value]
+    words = [len(argv), *argv_p, 0, *envp_p, 0, *aux, AT_NULL, 0]
     sp = (at - 8 * len(words)) & ~15
     mem.write(sp, struct.pack(f"<{len(words)}Q", *words))
     return sp

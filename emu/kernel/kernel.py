@@ -46,7 +46,7 @@ from .task import BLOCKED, DEAD, RUNNING, Block, Task
 
 # Families register their handlers on import.
 from . import exit as _exit, fork as _fork, fs as _fs, futex as _futex, mman as _mman  # noqa: F401,E402
-from . import sched as _sched, time as _time  # noqa: F401,E402
+from . import sched as _sched, time as _time, sysinfo as _sysinfo  # noqa: F401,E402
 from . import file as _file, pipe as _pipe, eventfd as _eventfd, unix as _unix, epoll as _epoll  # noqa: F401,E402
 from . import peer as _peer  # noqa: E402
 from .file import FdTable  # noqa: E402
@@ -101,6 +101,8 @@ class Kernel:
         self.current: Task | None = None     # the thread in a syscall now (Linux's `current`)
         self.woken: list = []                # sleeping operations woken, to resume (wait.py)
         self.alarm = _peer.Alarm(self)
+        self.rlimits = _sysinfo.default_rlimits()   # resource -> [cur, max] (sysinfo.py)
+        self.vfs: dict[str, bytes] = dict(_fs.VFS)   # the read-only files openat finds (fs.py)
         # mmap placement window (set by exec): below the main thread's stack.
         self.mmap_min, self.mmap_top = self.mem.base, self.mem.limit
         gprs = [r.name for r in self.isa.gprs]

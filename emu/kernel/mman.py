@@ -4,7 +4,10 @@ Design note
   1. The machine's region map (emu/machine/memory.py) is the one record of what
      is mapped; these handlers only check Linux's rules and call it.
   2. Placement without MAP_FIXED is top-down below the main stack, as Linux's
-     default layout; a hint is used when its range is free.  MAP_FIXED replaces
+     default layout; a hint is used when its range is free anywhere in the
+     machine's memory (Go's heap hints, 0xc000000000 on amd64 and
+     0x4000000000 on arm64, lie far above the mmap area: the ELF machine's
+     memory is a sparse terabyte, see emu/kernel/elf.py).  MAP_FIXED replaces
      whatever is there; MAP_FIXED_NOREPLACE fails with -EEXIST instead.
   3. New anonymous memory reads as zero; the host pages are only committed when
      touched, so a large PROT_NONE reservation costs nothing.
@@ -55,10 +58,12 @@ def sys_mmap(k, t, addr, length, prot, flags, fd, offset):
 
 
 def _place(k, hint: int, size: int) -> int | None:
-    lo, hi = k.mmap_min, k.mmap_top
-    if hint and hint % PAGE == 0 and lo <= hint and hint + size <= hi and not k.mem.overlapping(hint, hint + size):
+    """get_unmapped_area: the hint (rounded up to a page) wherever it is free in the
+    machine's memory, else the highest free range of the mmap area."""
+    hint = page_up(hint)
+    if hint and k.mem.base <= hint and hint + size <= k.mem.limit and not k.mem.overlapping(hint, hint + size):
         return hint
-    return k.mem.free_range(size, lo, hi)
+    return k.mem.free_range(size, k.mmap_min, k.mmap_top)
 
 
 @syscall

@@ -35,6 +35,8 @@ NUMBERS: dict[str, tuple[int | None, int | None]] = {
     "eventfd2": (290, 19), "socketpair": (53, 199),
     "arch_prctl": (158, None), "getrlimit": (97, 163), "prlimit64": (302, 261),
     "uname": (63, 160), "getuid": (102, 174), "set_tid_address": (218, 96),
+    "open": (2, None), "setrlimit": (160, 164), "geteuid": (107, 175), "getgid": (104, 176),
+    "getegid": (108, 177),
 }
 
 _ARCH_COLUMN = {"amd64": 0, "arm64": 1}

@@ -11,6 +11,11 @@ Design note
      Hooks only record the trap and stop the CPU; the machine loop acts on it,
      because changing PC from inside a Unicorn hook is fragile.
   3. The register file is read and written in one libunicorn batch call.
+  4. Identification and timestamps are the CPU's own business, not traps
+     (idregs.py): CPUID (amd64) and MRS of the counter registers (arm64) are
+     answered inside their Unicorn hooks from fixed tables and the virtual
+     clock; an RDTSC(P) whose address the machine trapped ends `emu_start`, is
+     emulated, and the slice goes on.
 Rejected: handling syscalls inside the Unicorn hook (a blocking call would have
 to unwind the C stack of emu_start; the loop is simpler and as fast).
 """
@@ -19,8 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import unicorn
-from unicorn import x86_const
+from unicorn import arm64_const, x86_const
 
+from . import idregs
 from .isa import ISA
 from .memory import Memory
 from .native import RegisterFile, VectorFile, install_counter
@@ -64,8 +70,10 @@ class Trap:
 class CPU:
     """One Unicorn CPU attached to the machine's shared memory."""
 
-    def __init__(self, cpu_id: int, isa: ISA, memory: Memory):
+    def __init__(self, cpu_id: int, isa: ISA, memory: Memory, clock_hz: int = 100_000_000):
         self.id = cpu_id
+        self.clock_hz = clock_hz       # CNTFRQ_EL0 (arm64): the virtual clock's rate
+        self.cycles = 0                # the virtual clock at the start of the slice (set by the machine)
         self.isa = isa
         self.uc = unicorn.Uc(isa.uc_arch, isa.uc_mode)
         memory.attach(self.uc)
@@ -81,6 +89,7 @@ class CPU:
         self.instructions = 0          # retired on this CPU since it was created
         self.kernel_work = False       # set by the kernel: call it before the next slice
         self.debug_stop = False        # a debugger hook ended the current slice (emu/debug.py)
+        self._timestamp: bytes | None = None   # an RDTSC(P) to emulate before going on (idregs.py)
         self._install_trap_hooks()
 
     # ---- registers ---------------------------------------------------------------
@@ -170,10 +179,17 @@ class CPU:
         self.debug_stop = False
         self._mem_fault = None
         start = self.pc
-        try:
-            self.uc.emu_start(start, 0)
-        except unicorn.UcError as e:
-            self.trap = self._fault_trap(e)
+        while True:
+            self._timestamp = None
+            try:
+                self.uc.emu_start(start, 0)
+            except unicorn.UcError as e:
+                self.trap = self._fault_trap(e)
+            if self._timestamp is None or self.trap is not None or self.debug_stop:
+                break
+            start = self._emulate_timestamp()     # RDTSC(P) retired; the slice goes on
+            if c.executed >= limit:
+                break
         ran = c.executed
         if self.trap is None and ran < limit and not self.debug_stop:
             self.trap = self._unexplained_stop()
@@ -211,9 +227,61 @@ class CPU:
         if self.isa.name == "amd64":
             uc.hook_add(unicorn.UC_HOOK_INSN, self._on_syscall_amd64, None, 1, 0, x86_const.UC_X86_INS_SYSCALL)
             uc.hook_add(unicorn.UC_HOOK_INTR, self._on_intr_amd64)
+            uc.hook_add(unicorn.UC_HOOK_INSN, self._on_cpuid, None, 1, 0, x86_const.UC_X86_INS_CPUID)
         else:
             uc.hook_add(unicorn.UC_HOOK_INTR, self._on_intr_arm64)
+            uc.hook_add(unicorn.UC_HOOK_INSN, self._on_mrs, None, 1, 0, arm64_const.UC_ARM64_INS_MRS)
         uc.hook_add(unicorn.UC_HOOK_MEM_INVALID, self._on_mem_invalid)
+
+    # ---- identification and timestamps (idregs.py) --------------------------------
+    def timestamp(self) -> int:
+        """The virtual clock at the instruction running now (from a hook): the count at
+        the start of the slice plus the instructions counted so far, this one included."""
+        return self.cycles + self.counter.executed
+
+    def _on_cpuid(self, uc, _user) -> int:
+        regs = self.regs
+        leaf = regs.read(x86_const.UC_X86_REG_RAX) & 0xFFFFFFFF
+        sub = regs.read(x86_const.UC_X86_REG_RCX) & 0xFFFFFFFF
+        for r, v in zip((x86_const.UC_X86_REG_RAX, x86_const.UC_X86_REG_RBX, x86_const.UC_X86_REG_RCX,
+                         x86_const.UC_X86_REG_RDX), idregs.cpuid(leaf, sub, self.id)):
+            regs.write(r, v)              # CPUID zero-extends into the 64-bit registers
+        return 1                          # handled: skip the engine's own CPUID
+
+    def _on_mrs(self, uc, reg, cp, _user) -> int:
+        key = (cp.op0, cp.op1, cp.crn, cp.crm, cp.op2)
+        if key in (idregs.CNTVCT_EL0, idregs.CNTPCT_EL0):
+            value = self.timestamp()
+        elif key == idregs.CNTFRQ_EL0:
+            value = self.clock_hz & 0xFFFFFFFF
+        else:
+            return 0                      # every other system register: the engine's
+        if reg != arm64_const.UC_ARM64_REG_XZR:
+            uc.reg_write(reg, value)
+        return 1
+
+    def trap_timestamp(self) -> None:
+        """From a code hook at an RDTSC / RDTSCP (Machine.virtualize_timestamps): end the
+        run before it executes; `run` emulates it from the virtual clock and goes on."""
+        if self.counter.stopped:          # the slice already ends before this instruction
+            return
+        code = self.memory.read(self.pc, 3)
+        if code.startswith(idregs.RDTSC) or code == idregs.RDTSCP:
+            self._timestamp = code[:2] if code.startswith(idregs.RDTSC) else code
+            self.uc.emu_stop()
+
+    def _emulate_timestamp(self) -> int:
+        """Retire the RDTSC(P) at PC (already counted); returns the next PC."""
+        tsc = self.timestamp()
+        regs, insn = self.regs, self._timestamp
+        regs.write(x86_const.UC_X86_REG_RAX, tsc & 0xFFFFFFFF)
+        regs.write(x86_const.UC_X86_REG_RDX, (tsc >> 32) & 0xFFFFFFFF)
+        if insn == idregs.RDTSCP:
+            regs.write(x86_const.UC_X86_REG_RCX, self.id)      # IA32_TSC_AUX
+        pc = self.pc + len(insn)
+        self.pc = pc
+        self._timestamp = None
+        return pc
 
     def _on_syscall_amd64(self, uc, _user) -> None:
         # RIP still points at the `syscall`; Unicorn advances it by 2 after the hook.

@@ -5,6 +5,10 @@ Design note
      addresses.  The OS commits its pages only when touched, so a large arena costs
      nothing until used; `discard` hands pages back (MADV_DONTNEED) and they read
      as zero again, which is exactly what a fresh anonymous mapping must look like.
+     The mapping is MAP_NORESERVE, so even an arena far larger than the host's
+     memory (the terabyte a real Go binary runs in, emu/kernel/elf.py) is only
+     address space: host memory is what the guest touched (~110 MB for the
+     largest Go fixture), not what it reserved.
   2. Guest mappings are named regions (text, data, stack, guard, mmap ...), kept in
      a sorted list that is the one source of truth for what is mapped and with
      which protection.  Every change is applied to every attached CPU with
@@ -20,11 +24,16 @@ from __future__ import annotations
 
 import bisect
 import ctypes
+import gc
 import mmap
 import struct
+import sys
 from dataclasses import dataclass
 
 PAGE = 4096
+# Linux's MAP_NORESERVE (Python's mmap module only names it from 3.13?): no swap is
+# reserved, so an arena of a terabyte costs nothing until its pages are touched.
+MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000 if sys.platform.startswith("linux") else 0)
 
 PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC = 0, 1, 2, 4
 
@@ -47,6 +56,22 @@ def prot_str(prot: int) -> str:
 def parse_prot(text: str) -> int:
     """``"r-x"`` -> PROT_READ | PROT_EXEC."""
     return sum(b for c, b in (("r", PROT_READ), ("w", PROT_WRITE), ("x", PROT_EXEC)) if c in text)
+
+
+def _reserve(size: int) -> mmap.mmap:
+    """The host mapping behind an arena.  An arena is unmapped only when its Memory is
+    garbage collected (machines are full of reference cycles), so when the host's
+    address space is used up by dead ones, collect them and try once more."""
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE
+    try:
+        return mmap.mmap(-1, size, flags=flags)
+    except OSError:
+        gc.collect()
+    try:
+        return mmap.mmap(-1, size, flags=flags)
+    except OSError as e:
+        raise MemoryError_(f"Memory: cannot reserve a {size / 2**30:.1f} GiB arena on the host ({e}); "
+                           "a limit on address space (ulimit -v) or vm.overcommit_memory=2 refuses it") from None
 
 
 class MemoryError_(Exception):
@@ -88,7 +113,7 @@ class Memory:
         if base % PAGE or size % PAGE or size <= 0:
             raise MemoryError_(f"Memory: arena {base:#x}+{size:#x} must be page aligned")
         self.base, self.size, self.limit = base, size, base + size
-        self._buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0))
+        self._buf = _reserve(size)
         self._host = ctypes.addressof(ctypes.c_char.from_buffer(self._buf))
         self.view = memoryview(self._buf)
         self.regions: list[Region] = []          # sorted by start, never overlapping

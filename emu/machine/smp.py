@@ -31,6 +31,7 @@ from typing import Callable, Protocol
 
 from ..trace import events as ev
 from ..trace.events import Recorder
+from . import idregs
 from .cpu import BREAK, CPU, Trap
 from .isa import ISA, get_isa
 from .memory import Memory
@@ -116,7 +117,7 @@ class Machine:
     # ---- CPUs ----------------------------------------------------------------------
     def new_cpu(self, cycles: int = 0) -> CPU:
         """Power on a CPU whose clock starts at `cycles` (its creator's time)."""
-        cpu = CPU(len(self.cpus), self.isa, self.memory)
+        cpu = CPU(len(self.cpus), self.isa, self.memory, self.clock_hz)
         cpu.state, cpu.cycles, cpu.deadline, cpu.on_timeout = RUN, cycles, None, None
         self.cpus.append(cpu)
         self._running.append(cpu)
@@ -146,6 +147,18 @@ class Machine:
             hook.attach(cpu)
             cpu.uc.ctl_flush_tb()        # blocks translated before the hook would skip it
         return hook
+
+    def virtualize_timestamps(self, lo: int, hi: int) -> int:
+        """Make every RDTSC / RDTSCP in [lo, hi) (amd64 machine code already in memory)
+        read the virtual clock: a code hook at each place whose bytes spell one ends
+        the run before it and the CPU emulates it (idregs.py).  Returns how many
+        places were hooked.  (arm64 needs nothing: MRS CNTVCT_EL0 is always virtual.)"""
+        if self.isa.name != "amd64":
+            return 0
+        sites = idregs.timestamp_sites(self.memory.read(lo, hi - lo), lo)
+        for addr, _ in sites:
+            self._add_hook(Hook("code", addr, addr + 1, CPU.trap_timestamp))
+        return len(sites)
 
     def remove_hook(self, hook: "Hook") -> None:
         self.hooks.remove(hook)

@@ -196,6 +196,7 @@ M = struct("m", "An OS thread (runtime2.go m).", [
     ("preemptGen", 4, 1, False, "counts completed preemption signals"),
     ("sigmask", 8, 1, False, "signal mask for the thread (0: nothing blocked)"),
     ("scratch", 8, 4, False, "M-private words for syscall arguments (timespec, stack_t, sigaction)"),
+    ("netpollbuf", 8, 1, False, "this M's epoll_event buffer for netpoll (Go: an array on the stack)"),
 ])
 
 P = struct("p", "A processor: the resource needed to run Go code (runtime2.go p).", [
@@ -245,7 +246,6 @@ SCHEDT = struct("schedt", "Global scheduler state (runtime2.go schedt).", [
     ("lastpoll", 8, 1, False, "when netpoll last ran (ns); 0 while an M blocks in it"),
     ("pollUntil", 8, 1, False, "when the M blocked in netpoll will wake (ns; 0: never)"),
     ("nwaiters", 4, 1, False, "Gs parked in netpollblock"),
-    ("netpollbuf", 8, 1, False, "epoll_event buffer for netpoll"),
     ("persistent_end", 8),
 ])
 

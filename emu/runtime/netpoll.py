@@ -58,7 +58,6 @@ def netpollinit(rt):
         yield from unlock(rt, initlock)
         return
     s.pds = yield from persistentalloc(rt, 8 * MAXFD)
-    s.netpollbuf = yield from persistentalloc(rt, 16 * NEVENTS)
     s.epfd = yield from call("runtime.epollcreate1", O_CLOEXEC)
     fds = yield from persistentalloc(rt, 8)
     yield from call("runtime.pipe2", fds, O_NONBLOCK | O_CLOEXEC)
@@ -129,14 +128,19 @@ def netpoll(rt, delay_ms: int):
     """Ready Gs from epoll: delay 0 polls, -1 blocks (generator; returns a list of Gs)."""
     s, mem = rt.sched, rt.mem
     size, off = _ev_size(rt), _ev_data_off(rt)
-    n = yield from call("runtime.epollwait", s.epfd, s.netpollbuf, NEVENTS, delay_ms & 0xFFFFFFFF)
+    mp = rt.getm()
+    if not mp.netpollbuf:       # per M: two Ms may poll at once (Go's buffer is on the stack)
+        mp.netpollbuf = yield from persistentalloc(rt, 16 * NEVENTS + 16)
+        mp = rt.getm()
+    buf = mp.netpollbuf
+    n = yield from call("runtime.epollwait", s.epfd, buf, NEVENTS, delay_ms & 0xFFFFFFFF)
     n = _signed(n)
     gs = []
     for i in range(max(n, 0)):
-        ev = s.netpollbuf + i * size
+        ev = buf + i * size
         events, data = mem.read_u32(ev), mem.read_u64(ev + off)
         if data == s.addr + s.layout.offset("breakRd"):
-            yield from call("runtime.read1", s.breakRd, s.netpollbuf + NEVENTS * size, 16)
+            yield from call("runtime.read1", s.breakRd, buf + NEVENTS * size, 16)
             continue
         if events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR):
             g = netpollunblock(rt, data, "r")
