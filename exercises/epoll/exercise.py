@@ -600,7 +600,7 @@ def netpoll_pingpong(ctx):
     r = random.Random(f"pingpong:{ctx.seed}")
     rounds, procs = r.randint(10, 30), r.choice([1, 2])
     rec = Recorder(slices=False) if ctx.trace else Recorder(kinds=["netpoll"])
-    s = ctx.system(["pingpong"], procs=procs, trace=rec)
+    s = ctx.system(["pipe_pingpong"], procs=procs, trace=rec)
     s.machine.memory.write_u64(s.image.symbols["rounds"], rounds)
     out = guarded_run(ctx, s)
     woken = sum(len(e.args[2]) for e in rec.events)
@@ -618,7 +618,7 @@ def netpoll_blocks(ctx):
     """With every goroutine waiting, the last M blocks in epoll_pwait(-1) until the far end writes, and is not woken in between."""
     at_ns = random.Random(f"farend:{ctx.seed}").randint(2, 4) * 1_000_000
     rec = Recorder(slices=False) if ctx.trace else Recorder(kinds=["netpoll"])
-    s = ctx.system(["farend"], procs=1, trace=rec)
+    s = ctx.system([ctx.program("netpoll_reader", SELFWRITE=0)], procs=1, trace=rec)
     k = s.kernel
     k.at(at_ns, lambda: k.peer(6).write(b"xyz"))         # fd 6: the program's pipe (3 epoll, 4/5 break pipe)
     out = guarded_run(ctx, s)

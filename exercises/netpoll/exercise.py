@@ -310,11 +310,8 @@ def block_ready_before_commit(ctx):
 
 # ---- whole programs ------------------------------------------------------------------------
 def reader(ctx, *, selfwrite: int, spin: int = 1, nap: int = 0):
-    """programs/reader_<arch>.s with its three .equ lines set."""
-    text = ctx.program("reader").read_text()
-    for name, v, default in (("SELFWRITE", selfwrite, 1), ("SPIN", spin, 1), ("NAP", nap, 0)):
-        text = text.replace(f".equ {name}, {default}\n", f".equ {name}, {v}\n")
-    return (f"reader_{ctx.arch}.s", text)
+    """programs/<arch>/netpoll_reader.s with its three .equ lines set."""
+    return ctx.program("netpoll_reader", SELFWRITE=selfwrite, SPIN=spin, NAP=nap)
 
 
 def finish(ctx, s, what: str, *, max_ns: int = 100_000_000, hint: str = ""):
@@ -380,7 +377,7 @@ def hundred_readers(ctx):
     for procs in (1, 4):
         rec = Recorder(kinds=[ev.NETPOLL])
         # with 4 Ps, the seeded random interleaving: Ms poll at the same time
-        s = ctx.system(["hundred"], procs=procs, trace=rec, policy="random" if procs > 1 else "round-robin")
+        s = ctx.system(["netpoll_hundred"], procs=procs, trace=rec, policy="random" if procs > 1 else "round-robin")
         out = finish(ctx, s, f"100 readers on {procs} P(s)")
         ctx.expect(out.stdout == b"100\n", f"100 readers on {procs} P(s) printed {out.stdout!r}, expected b'100\\n'")
         w = woken(rec)

@@ -3,8 +3,8 @@
 // pipe is empty), prints the count and sends the first byte on done.  main yields twice,
 // spins SPIN iterations, sleeps NAP ns (if not 0), prints 1, writes "abc" itself if
 // SELFWRITE is 1, then receives on done and prints the byte (so it prints 1, 3, 97).
-// The grader changes the three .equ lines below; the pipe's fds are 6 (read) and 7
-// (write): 3 is the netpoller's epoll, 4/5 its break pipe.  (From tests/test_netpoll.py.)
+// Tests change the three .equ lines below; the pipe's fds are 6 (read) and 7
+// (write): 3 is the netpoller's epoll, 4/5 its break pipe.  (Used by tests/test_netpoll.py and the netpoll exercise.)
 
 .equ SELFWRITE, 1
 .equ SPIN, 1

@@ -1,5 +1,5 @@
 # pingpong: two goroutines bounce one byte over two pipes through the netpoller
-# (exercise `epoll`).  main writes a byte to pipe A and reads pipe B, `rounds` times;
+# (exercise `epoll`, benchmarks/bench_netpoll.py).  main writes a byte to pipe A and reads pipe B, `rounds` times;
 # the ponger reads A and writes B.  Each read finds its pipe empty first, so every
 # round trip parks both goroutines in IO wait (netpollblock) and wakes them through
 # epoll_pwait: the runtime registers every pipe end edge-triggered

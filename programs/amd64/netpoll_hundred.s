@@ -1,6 +1,6 @@
 # hundred (amd64): 100 readers, each parked on its own empty pipe; main then writes one
 # byte to each pipe and adds up the read counts the readers send back: prints 100.
-# (From tests/test_netpoll.py.)
+# (Used by tests/test_netpoll.py and the netpoll exercise.)
 .text
 .globl main.main
 main.main:
