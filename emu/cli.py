@@ -399,7 +399,11 @@ def cmd_grade(a) -> int:
     from .grade.grader import Grader, read_seeds, report, to_json
     if a.list:
         for name in list_exercises():
-            ex = load_exercise(name)
+            try:
+                ex = load_exercise(name)
+            except Exception as e:                 # noqa: BLE001 -- one broken exercise, not the list
+                print(f"{name}: cannot be loaded: {type(e).__name__}: {e}")
+                continue
             print(f"{name}: {ex.title} ({ex.kind}; {ex.max_points(ex.arches)} points on both arches)")
             for t in ex.tests:
                 dep = f"  (after {', '.join(t.depends)})" if t.depends else ""
