@@ -100,8 +100,10 @@ def _parser() -> argparse.ArgumentParser:
     grd.add_argument("--list", action="store_true", help="list the exercises and their tests")
     stp = sub.add_parser("step", help="a terminal stepper: step, next, continue, break, watch, reverse-step "
                                       "(commands from stdin; h lists them)")
-    stp.add_argument("files", nargs="+", type=Path)
-    stp.add_argument("--arch", choices=ARCHES, required=True)
+    stp.add_argument("files", nargs="+", type=Path, help="assembly sources, or one static ELF executable "
+                                                          "(a Go binary) followed by its arguments")
+    stp.add_argument("--arch", choices=ARCHES, help="the arch of assembly sources (an ELF names its own)")
+    stp.add_argument("--env", action="append", default=[], metavar="K=V", help="an ELF's environment")
     stp.add_argument("--bare", action="store_true", help="a program without the runtime (entry _start)")
     stp.add_argument("--script", type=Path, help="read the commands from this file (echoed) instead of stdin")
     _add_machine_options(stp)
@@ -440,9 +442,17 @@ def cmd_grade(a) -> int:
 def cmd_step(a) -> int:
     from .debug import Debugger
     from .stepper import Stepper
+    from .kernel.elf import is_elf
     try:
-        dbg = Debugger(a.files, a.arch, bare=a.bare, seed=a.seed, policy=a.policy, quantum=a.quantum,
-                       procs=a.procs, clock_hz=a.clock_hz)
+        if a.files and is_elf(a.files[0]):
+            dbg = Debugger(str(a.files[0]), a.arch, seed=a.seed, policy=a.policy, quantum=a.quantum,
+                           cpus=a.procs, clock_hz=a.clock_hz, args=[str(x) for x in a.files[1:]], env=a.env)
+        elif a.arch is None:
+            print("gosched-emu step: --arch is required for assembly sources", file=sys.stderr)
+            return 2
+        else:
+            dbg = Debugger(a.files, a.arch, bare=a.bare, seed=a.seed, policy=a.policy, quantum=a.quantum,
+                           procs=a.procs, clock_hz=a.clock_hz)
     except (AsmError, ValueError, OSError) as e:
         print(f"gosched-emu: {e}", file=sys.stderr)
         return 1

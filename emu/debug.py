@@ -20,6 +20,12 @@ Design note
      recipe and runs it to the position with every stop suspended; determinism (one
      seed, the virtual clock) and 1 make that exact, and the digest proves it.  A
      reverse step is a restore to position - n.
+  6. A real Go binary (an ElfSystem) is debugged the same way: its recipe is the
+     binary's path and ElfSystem's options (cpus, env, seed, policy ...);
+     symbols come from emu/gobinary (`.abi0` normalised, DWARF lines), `g(goid)`
+     reads the real runtime's allgs through the DWARF layouts, and a
+     GoEventTap synthesises SWITCH / GSTATUS events from hooks on gogo and
+     casgstatus, so `next_switch` and `run_until(gstatus=...)` work too.
 Rejected: copying the machine (memory and Unicorn contexts can be copied, but the
 Python half of the runtime keeps suspended generator frames for goroutines that are
 inside it, and those cannot be copied); fork() of the host process (fragile under
@@ -37,7 +43,8 @@ from typing import Callable
 
 from .asm.image import capstone_for
 from .machine.smp import RUN
-from .system import System
+from .kernel.elf import is_elf
+from .system import ElfSystem, System
 from .trace import events as ev
 from .trace.events import Event, Recorder
 
@@ -153,16 +160,22 @@ class Snapshot:
 
 
 class Debugger:
-    """A system under the debugger.  `Debugger(sources, arch, **System options)`, or
-    `Debugger.attach(system)`; `setup(system)` runs after each build (for example to
-    schedule a peer's writes with `kernel.at`), so restores replay it too.
+    """A system under the debugger.  `Debugger(sources, arch, **System options)`,
+    `Debugger(binary_path, **ElfSystem options)` for a real executable (a Go binary:
+    cpus=, env=, args=, seed=, policy= ...), or `Debugger.attach(system)`;
+    `setup(system)` runs after each build (for example to schedule a peer's writes
+    with `kernel.at`), so restores replay it too.
 
     `self.system` is replaced by a restore: keep the debugger, not the system."""
 
-    def __init__(self, sources, arch: str, *, setup: Callable[[System], None] | None = None,
+    def __init__(self, sources, arch: str | None = None, *, setup: Callable[[System], None] | None = None,
                  kinds=None, slices: bool = False, **options):
         options.pop("trace", None)
-        self._recipe = (list(sources), arch, options, setup, kinds, slices)
+        elf = isinstance(sources, (str, os.PathLike)) and is_elf(sources)
+        if not elf and arch is None:
+            raise DebugError("Debugger: give the arch of the sources (or the path of an executable)")
+        self._elf = elf
+        self._recipe = (sources if elf else list(sources), arch, options, setup, kinds, slices)
         self._ids = itertools.count(1)
         self.breakpoints: dict[int, Breakpoint] = {}
         self.watchpoints: dict[int, Watchpoint] = {}
@@ -177,7 +190,10 @@ class Debugger:
     @classmethod
     def attach(cls, system: System, *, setup=None, kinds=None) -> "Debugger":
         """A debugger on a fresh copy of `system`, brought to the same position."""
-        d = cls(system.sources, system.arch, setup=setup, kinds=kinds, **system.options)
+        if isinstance(system, ElfSystem):
+            d = cls(system.path, system.arch, setup=setup, kinds=kinds, **system.options)
+        else:
+            d = cls(system.sources, system.arch, setup=setup, kinds=kinds, **system.options)
         d.goto(system.machine.instructions)
         return d
 
@@ -189,7 +205,13 @@ class Debugger:
     def _build(self) -> None:
         sources, arch, options, setup, kinds, slices = self._recipe
         self.recorder = DebugRecorder(kinds, slices=slices)
-        self.system = System(sources, arch, trace=self.recorder, **options)
+        if self._elf:
+            self.system = ElfSystem(sources, arch, trace=self.recorder, **options)
+            if self.system.go is not None:
+                from .gobinary.tap import GoEventTap
+                self.tap = GoEventTap(self.system, self.recorder)
+        else:
+            self.system = System(sources, arch, trace=self.recorder, **options)
         self.recorder.machine = self.system.machine
         if setup is not None:
             setup(self.system)
@@ -213,6 +235,24 @@ class Debugger:
     @property
     def image(self):
         return self.system.image
+
+    @property
+    def go(self):
+        """The Go binary's tools (emu/gobinary) when debugging one, else None."""
+        return self.system.go if isinstance(self.system, ElfSystem) else None
+
+    @property
+    def symbols(self):
+        """Where names and lines come from: the assembler's image, or for a Go binary
+        its .symtab (`.abi0` normalised) and DWARF line table."""
+        go = self.go
+        return go.symbols if go is not None else self.system.image
+
+    def goroutines(self):
+        """The real Go runtime's state now (emu/gobinary/state.py SchedState)."""
+        if self.go is None:
+            raise DebugError("Debugger.goroutines: not a Go binary (use SchedView for the teaching runtime)")
+        return self.system.goruntime.snapshot()
 
     @property
     def arch(self) -> str:
@@ -273,7 +313,8 @@ class Debugger:
         if insn is None or not _is_call(insn):
             return self.step(1, c.id)
         ret, sp0 = c.pc + insn.size, c.sp
-        greg = None if self.system.bare else G_REGISTER[self.arch]
+        has_gs = not self.system.bare or self.go is not None
+        greg = G_REGISTER[self.arch] if has_gs else None
         g0 = c.read(greg) if greg else None
 
         def returned(x) -> bool:
@@ -417,13 +458,20 @@ class Debugger:
 
     def watch_field(self, view, field: str) -> Watchpoint:
         """Watch a runtime struct field by its layout name, e.g.
-        `watch_field(dbg.g(1), "sched.sp")` (offsets from emu/runtime/layout.py)."""
+        `watch_field(dbg.g(1), "sched.sp")` (offsets from emu/runtime/layout.py, or
+        for a real Go binary from its DWARF)."""
         f = view.layout[field]
         return self.watch(view.addr + f.offset, f.size,
                           name=f"{view.layout.name}({view.addr:#x}).{field}")
 
     def g(self, goid: int):
         """The runtime's G with this goid (a view into emulated memory)."""
+        if self.go is not None:
+            rt = self.system.goruntime
+            for addr in rt.allgs():
+                if rt.g(addr).goid == goid:
+                    return rt.g(addr)
+            raise DebugError(f"Debugger.g: no goroutine {goid} on allgs")
         rt = self.runtime
         if rt is None:
             raise DebugError("Debugger.g: a --bare program has no goroutines")
@@ -534,7 +582,9 @@ class Debugger:
 
     def digest(self) -> str:
         """A hash of the machine's whole state: every CPU (registers, vector and FP state,
-        clock, run state), every mapped byte and region, and the process's output."""
+        clock, run state), every mapped byte and region, and the process's output.
+        The bytes of PROT_NONE regions are left out (only their bounds count): nothing
+        can read them, and a Go binary reserves hundreds of MiB that way."""
         h = hashlib.sha256()
         m = self.machine
         h.update(f"{m.instructions}".encode())
@@ -542,20 +592,26 @@ class Debugger:
             h.update(repr((c.id, c.state, c.cycles, sorted(c.context().items()))).encode())
         for r in m.memory.regions:
             h.update(repr((r.start, r.end, r.prot, r.name)).encode())
-            h.update(m.memory.read(r.start, r.end - r.start))
+            if r.prot:
+                h.update(m.memory.read(r.start, r.end - r.start))
         h.update(self.kernel.stdout + b"\0" + self.kernel.stderr)
         return h.hexdigest()[:16]
 
     # ---- symbols and code ----------------------------------------------------------
     def resolve(self, where) -> list[int]:
         """Addresses for a symbol, "file:line" (its instructions' first address) or an address."""
-        img = self.image
+        img = self.symbols
         if isinstance(where, int):
             return [where]
         if where in img.symbols:
             return [img.symbols[where]]
         if ":" in where:
             file, _, num = where.rpartition(":")
+            if num.isdigit() and self.go is not None:
+                hits = img.addrs_of_line(file, int(num))
+                if hits:
+                    return [min(hits)]
+                raise DebugError(f"Debugger: no instruction at {where}")
             if num.isdigit():
                 hits = [sl.addr for sl in img.lines
                         if int(num) == sl.line and (sl.file == file or os.path.basename(sl.file) == file)]
@@ -565,17 +621,17 @@ class Debugger:
         raise DebugError(f"Debugger: unknown symbol or line {where!r}")
 
     def _file_of(self, addr: int) -> str:
-        sl = self.image.line_at(addr)
+        sl = self.symbols.line_at(addr)
         return sl.file if sl else ""
 
     def _data_symbol(self, name: str) -> int:
-        if name not in self.image.symbols:
+        if name not in self.symbols.symbols:
             raise DebugError(f"Debugger.watch: unknown symbol {name!r}")
-        return self.image.symbols[name]
+        return self.symbols.symbols[name]
 
     def describe(self, pc: int) -> str:
         """`sym+off (file:line)` for a code address."""
-        img = self.image
+        img = self.symbols
         sym = img.symbol_at(pc)
         sl = img.line_at(pc)
         s = f"{sym[0]}+{sym[1]}" if sym else ""

@@ -196,8 +196,9 @@ def cmd_examine(st: Stepper, addr, n=None):
 
 
 def cmd_gmp(st: Stepper):
+    from .system import ElfSystem
     from .views.gmp import SchedView
-    if st.dbg.runtime is None:
+    if st.dbg.runtime is None and not isinstance(st.dbg.system, ElfSystem):
         raise DebugError("g: a --bare program has no goroutines")
     st.say(SchedView(st.dbg.system).text())
 

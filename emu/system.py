@@ -14,6 +14,10 @@ Design note
      by emu/kernel/elf.py.  Its machine's memory is a sparse terabyte from
      64 KiB up (ELF_ARENA_BASE..ELF_ARENA_LIMIT), so Go's address hints are
      honoured as they are on Linux.
+  4. For a Go binary, `ElfSystem.go` (emu/gobinary) gives the tools its symbols
+     with `.abi0` normalised, its DWARF layouts and the places to hook, and
+     `ElfSystem.goruntime` reads the runtime's G/M/P state from memory.  Both are
+     read-only: they never change the run.
 """
 from __future__ import annotations
 
@@ -183,6 +187,32 @@ class ElfSystem(System):
 
     def _name(self) -> str:
         return self.path.name
+
+    def _repr_html_(self) -> str:
+        """The machine's CPUs and, for a Go binary, its G/M/P tables (read from DWARF)."""
+        parts = [self.machine._repr_html_()]
+        if self.go is not None and self.goruntime.allp():
+            from .views.gmp import SchedView
+            parts.append(SchedView(self)._repr_html_())
+        return "".join(parts)
+
+    @property
+    def go(self):
+        """The Go binary's symbols, DWARF layouts and hook places (emu/gobinary), or
+        None when the executable is not a Go binary the tools can read."""
+        if not hasattr(self, "_go"):
+            from .gobinary import NotGoBinary, go_binary
+            try:
+                self._go = go_binary(self.path)
+            except NotGoBinary:
+                self._go = None
+        return self._go
+
+    @property
+    def goruntime(self):
+        """A reader of the Go runtime's state in this system's memory (None if not Go)."""
+        go = self.go
+        return None if go is None else go.runtime(self.machine.memory)
 
     def replay_command(self) -> str:
         env = "".join(f" --env {e}" for e in self.env)

@@ -12,6 +12,9 @@ Design note
      the middle of an instruction) is decoded forward from the PC only; bytes
      that are not mapped end the listing.
   4. Everything is read when the view is built (a snapshot).
+  5. A real Go binary has no per-instruction line table: the instructions
+     before the PC are found by decoding from the start of its function
+     (.symtab), and file:line comes from DWARF (emu/gobinary/symbols.py).
 Rejected: `Image.disassemble` (it reads the image's bytes, returns formatted
 strings with no columns to lay out, and cannot show what comes before the PC).
 """
@@ -55,7 +58,8 @@ def symbol_text(image, addr: int) -> str:
 def image_and_memory(source, who: str):
     """(image, memory) from a System or an (image, memory) pair."""
     if hasattr(source, "image") and hasattr(source, "machine"):
-        return source.image, source.machine.memory
+        go = getattr(source, "go", None)          # a real Go binary: its symbols and DWARF lines
+        return (go.symbols if go is not None else source.image), source.machine.memory
     if isinstance(source, tuple) and len(source) == 2:
         return source
     raise TypeError(f"{who}: source must be a System or an (image, memory) pair, not {type(source).__name__}")
@@ -78,7 +82,8 @@ class DisasmView:
         self.cpu_id = cpu.id if cpu is not None else None
         self.pc = pc if pc is not None else cpu.pc
         self.arch = self.image.arch
-        spans = self._spans_from_lines(before, after) or self._spans_forward(after)
+        spans = (self._spans_from_lines(before, after) or self._spans_from_function(before, after)
+                 or self._spans_forward(after))
         self.instructions = [self._instruction(a, n) for a, n in spans]
 
     # ---- which instructions ----------------------------------------------------------------
@@ -88,6 +93,33 @@ class DisasmView:
         if i < 0 or lines[i].addr != self.pc:
             return []
         return [(sl.addr, sl.size) for sl in lines[max(0, i - before):i + after + 1]]
+
+    def _spans_from_function(self, before: int, after: int) -> list[tuple[int, int]]:
+        """Boundaries by decoding from the start of the function holding the PC (a
+        binary without a per-instruction line table: a Go executable)."""
+        sym = self.image.symbol_at(self.pc)
+        if sym is None or sym[1] > 1 << 16:
+            return []
+        start = self.pc - sym[1]
+        if self.memory.find(start) is None:
+            return []
+        cs = capstone_for(self.arch)
+        spans, addr, cur = [], start, None
+        while cur is None or len(spans) < cur + after + 1:
+            region = self.memory.find(addr)
+            if region is None:
+                break
+            raw = self.memory.read(addr, min(MAX_INSN, region.end - addr))
+            insn = next(cs.disasm(raw, addr, 1), None)
+            if insn is None or addr > self.pc and cur is None:
+                break
+            if addr == self.pc:
+                cur = len(spans)
+            spans.append((addr, insn.size))
+            addr += insn.size
+        if cur is None:
+            return []                              # the PC is not on an instruction boundary
+        return spans[max(0, cur - before):cur + after + 1]
 
     def _spans_forward(self, after: int) -> list[tuple[int, int]]:
         cs = capstone_for(self.arch)

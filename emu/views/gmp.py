@@ -17,6 +17,13 @@ Design note
   4. Everything is read when the view is built, without locks, like Go's
      schedtrace and xv6's procdump: between slices the state is consistent,
      because runtime Python runs atomically with respect to the machine.
+  5. A real Go binary (an ElfSystem): `SchedView(system)` returns a
+     GoSchedView, the same records and tables filled from the real runtime's
+     memory through its DWARF layouts (emu/gobinary/state.py): Gs from
+     runtime.allgs (oldest first, as Go's forEachG), Ms from runtime.allm, Ps
+     from runtime.allp, the global run queue from sched.runq; statuses are the
+     runtime's constants' names and wait reasons its waitReasonStrings.  The
+     sysmon M is the one whose mstartfn is runtime.sysmon.
 Rejected: rebuilding the state from the trace (memory is the truth, and the
 trace may be off or filtered); Python objects kept in step by the runtime (a
 second copy of the truth).
@@ -143,6 +150,11 @@ class SchedView:
     :ivar global_runq: goids on the global run queue, head first.
     :ivar idle_ps, idle_ms: ids on sched.pidle / sched.midle, list order.
     """
+
+    def __new__(cls, system):
+        if cls is SchedView and getattr(system, "runtime", None) is None and getattr(system, "go", None) is not None:
+            cls = GoSchedView
+        return super().__new__(cls)
 
     def __init__(self, system):
         rt = getattr(system, "runtime", None)
@@ -296,4 +308,48 @@ class SchedView:
                 f"global runq {len(self.global_runq)}>")
 
 
-__all__ = ["SchedView", "GInfo", "MInfo", "PInfo", "walk"]
+class GoSchedView(SchedView):
+    """SchedView of a real Go binary (design step 5): same fields and tables.
+
+    :ivar state: the reader's SchedState (emu/gobinary/state.py), for more fields.
+    """
+
+    def __init__(self, system):
+        go = getattr(system, "go", None)
+        if go is None:
+            raise ValueError("GoSchedView: the system is not running a Go binary")
+        rt = self.rt = system.goruntime
+        self.mem, self.image = rt.mem, go.symbols
+        machine = system.machine
+        self.ns = machine.cycles_to_ns(machine.now())
+        st = self.state = rt.snapshot()
+        self.gomaxprocs, self.nmspinning, self.mcount = st.gomaxprocs, st.nmspinning, st.mcount
+        self.ngoroutines = sum(1 for g in st.gs if g.status_name != "_Gdead")
+        self.runqsize, self.global_runq = st.runqsize, st.runq
+        self.idle_ps, self.idle_ms = st.idle_ps, st.idle_ms
+        self.ps = [PInfo(p.id, p.status_name, p.m, p.schedtick, p.syscalltick, p.runqhead, p.runqtail, p.runq,
+                         p.runnext, p.timerslen, p.addr) for p in st.ps]
+        sysmon = go.symbols.symbols.get("runtime.sysmon")
+        tasks, idle = system.kernel.tasks, set(st.idle_ms)
+        self.ms = []
+        for m in st.ms:
+            task = tasks.get(m.procid) if m.procid else None
+            fn = rt.m(m.addr).mstartfn
+            code = self.mem.read_u64(fn) if fn else 0
+            self.ms.append(MInfo(m.id, m.procid, task.cpu.id if task else None, task.cpu.state if task else "-",
+                                 m.curg, m.p, m.nextp, m.spinning, m.blocked, m.id in idle,
+                                 sysmon is not None and code == sysmon, m.locks, m.addr))
+        where = self._queue_positions()
+        self.gs = []
+        for g in st.gs:
+            sym = self.image.symbol_at(g.startpc)
+            start = (sym[0] if sym[1] == 0 else f"{sym[0]}+{sym[1]}") if sym else f"{g.startpc:#x}"
+            self.gs.append(GInfo(g.goid, g.status_name, g.waitreason, g.m, start, g.startpc, g.stack_lo,
+                                 g.stack_hi, where.get(g.goid, ""), g.addr))
+
+    def g_table(self) -> Table:
+        t = super().g_table()
+        return Table("goroutines (allgs)", t.headers, t.rows, t.highlight)
+
+
+__all__ = ["SchedView", "GoSchedView", "GInfo", "MInfo", "PInfo", "walk"]

@@ -223,6 +223,9 @@ class _Builder:
             self.s.gstates.append(sl)
 
     def open_run(self, goid: int, m: int, p: int, t: int) -> None:
+        prev = self.running.get(m)
+        if prev is not None:                      # no status change ended it (a real Go binary's
+            prev.end, prev.why = t, "switch"      # events come from hooks): the switch does
         run = Run(goid, m, p, t)
         self.running[m] = run
         self.s.runs.append(run)

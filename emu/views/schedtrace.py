@@ -37,6 +37,15 @@ Design note
   3. The interval is in nanoseconds of virtual time (GODEBUG's is in ms; programs
      here run for microseconds to milliseconds); the label stays Go's:
      (t - starttime) / 1e6 truncated, in ms.
+  4. A real Go binary (an ElfSystem, Go 1.19): `schedtrace(system)` prints Go
+     1.19's format instead (`go_schedtrace`), from the runtime's own memory
+     through the DWARF layouts (emu/gobinary): no needspinning, -1 for a
+     missing M, P or G, allgs order for the Gs, every G's wait reason string
+     (waitReason.String(), even for a running G), and each value formatted as
+     Go's print formats its DWARF type (bools true/false).  A test compares it
+     with what the binary prints itself under GODEBUG=schedtrace=1,scheddetail=1.
+     ScheduleTracer's first line is then the first slice after
+     runtime.mainStarted is set (runtime.main starts sysmon right after).
 Rejected: a kernel timer (`kernel.at`) per line (it adds a CPU, moves the clock
 when every thread sleeps, and keeps a deadlocked run from being reported as one);
 printing from the runtime's own sysmon (it would add syscalls and change the run);
@@ -73,8 +82,57 @@ def _walk(head: int, next_of) -> list[int]:
 
 def _runtime(system):
     if system.runtime is None:
+        if getattr(system, "go", None) is not None:
+            return system.goruntime
         raise ValueError("schedtrace: a --bare program has no Go runtime to trace")
     return system.runtime
+
+
+def _go_value(v) -> str:
+    """A value as Go's print prints it (bools as true/false)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def go_schedtrace(rt, detailed: bool = False, elapsed_ns: int = 0) -> str:
+    """Go 1.19's schedtrace(detailed) for a real Go binary, from `rt` (a
+    emu.gobinary.GoRuntime): proc.go's format, field for field (design step 4)."""
+    s = rt.sched
+    v = _go_value
+    mcount = _i32((s.mnext - s.nmfreed) & U32)
+    line = (f"SCHED {elapsed_ns // 1_000_000}ms: gomaxprocs={rt.gomaxprocs()} idleprocs={v(s.npidle)} "
+            f"threads={mcount} spinningthreads={v(s.nmspinning)} idlethreads={v(s.nmidle)} "
+            f"runqueue={v(s.runqsize)}")
+    ps = [rt.p(a) for a in rt.allp()]
+    if detailed:
+        lines = [line + f" gcwaiting={v(s.gcwaiting)} nmidlelocked={v(s.nmidlelocked)} "
+                        f"stopwait={v(s.stopwait)} sysmonwait={v(s.sysmonwait)}"]
+    else:
+        return line + (" [" + " ".join(str((p.runqtail - p.runqhead) & U32) for p in ps) + "]" if ps else "") + "\n"
+
+    def ident(addr, view):
+        return view(addr).id if addr else -1
+    for i, pp in enumerate(ps):
+        lines.append(f"  P{i}: status={v(pp.status)} schedtick={v(pp.schedtick)} syscalltick={v(pp.syscalltick)} "
+                     f"m={ident(pp.m, rt.m)} runqsize={(pp.runqtail - pp.runqhead) & U32} "
+                     f"gfreecnt={v(pp['gFree.n'])} timerslen={pp.timers[1]}")
+    for a in rt.allm():
+        mp = rt.m(a)
+        curg = rt.g(mp.curg).goid if mp.curg else -1
+        lockedg = rt.g(mp.lockedg).goid if mp.lockedg else -1
+        lines.append(f"  M{mp.id}: p={ident(mp.p, rt.p)} curg={curg} mallocing={v(mp.mallocing)} "
+                     f"throwing={v(mp.throwing)} preemptoff={mp.preemptoff} locks={v(mp.locks)} "
+                     f"dying={v(mp.dying)} spinning={v(mp.spinning)} blocked={v(mp.blocked)} lockedg={lockedg}")
+    for a in rt.allgs():
+        gp = rt.g(a)
+        lines.append(f"  G{gp.goid}: status={v(gp.atomicstatus)}({rt.wait_reason(gp.waitreason)}) "
+                     f"m={ident(gp.m, rt.m)} lockedm={ident(gp.lockedm, rt.m)}")
+    return "\n".join(lines) + "\n"
+
+
+def _is_go(rt) -> bool:
+    return hasattr(rt, "allgs")
 
 
 def _allp(rt) -> list:
@@ -118,6 +176,8 @@ def schedtrace(system, detailed: bool = False, elapsed_ns: int = 0) -> str:
     """Go's schedtrace(detailed) output for the state now, `elapsed_ns` after Go's
     starttime (the first line is "SCHED 0ms").  Ends with a newline, as Go prints."""
     rt = _runtime(system)
+    if _is_go(rt):
+        return go_schedtrace(rt, detailed, elapsed_ns)
     lines = [summary(rt, elapsed_ns, detailed)]
     if detailed:
         lines += [p_line(rt, i, pp) for i, pp in enumerate(_allp(rt))]
@@ -159,7 +219,9 @@ class ScheduleTracer:
         if self.system.kernel.exit_status is not None:
             return False                     # the process is gone, and sysmon with it
         if self.start is None:
-            if not self.rt.sched.main_started:
+            started = (self.system.machine.memory.read(self.rt.symbols.addr_of("runtime.mainStarted"), 1) != b"\0"
+                       if _is_go(self.rt) else self.rt.sched.main_started)
+            if not started:
                 return False
             self.start = self.next = self._ns(self.system.machine.now())
         horizon = self._horizon()
