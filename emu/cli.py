@@ -233,7 +233,7 @@ def cmd_demo(a) -> int:
 # The demo's constants, after cmd_demo so that they stay with it.
 DEMO_FORCE_PREEMPT_NS = 2_000_000    # the preemption step: sysmon acts after 2 ms instead of 10
 NOTEBOOKS = ("01_context_switch.ipynb", "02_async_preemption.ipynb", "03_scheduler_timeline.ipynb",
-             "04_netpoll_timers.ipynb", "05_stack_growth.ipynb")
+             "04_netpoll_timers.ipynb", "05_stack_growth.ipynb", "06_real_go_runtime.ipynb")
 
 
 def _demo_counter(a, arch: str) -> int:

@@ -110,6 +110,9 @@ class Table:
     def __str__(self) -> str:
         return self.text()
 
+    def __repr__(self) -> str:          # short: a notebook's plain-text output stays small
+        return f"<Table {self.title!r}: {len(self.rows)} rows x {len(self.headers)} columns>"
+
 
 def page(title: str, parts: Iterable, lines: Iterable[str] = ()) -> str:
     """Several tables (or other HTML parts) under one title, as one output cell.

@@ -168,6 +168,9 @@ class SwitchRecord:
     resumed_at: str           # the pc it resumed at, symbolized
     rows: list[SwitchRow] = field(default_factory=list)
 
+    def __repr__(self) -> str:          # short: the rows are in .text() and the HTML form
+        return f"<SwitchRecord g{self.goid}: {len(self.rows)} registers, ok={self.ok}>"
+
     @property
     def ok(self) -> bool:
         return all(r.ok is not False for r in self.rows)
@@ -310,6 +313,9 @@ class PreemptRecord:
     rows: list[PreemptRow] = field(default_factory=list)
     differences: list = field(default_factory=list)   # the checker's Difference records
     vector_bits: int = 128                             # how much of each vector register is saved
+
+    def __repr__(self) -> str:          # short: the rows are in .text() and the HTML form
+        return f"<PreemptRecord g{self.goid}: {len(self.rows)} registers, ok={self.ok}>"
 
     @property
     def verdict(self) -> str:
