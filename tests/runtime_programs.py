@@ -1,5 +1,7 @@
 """Runtime programs used by tests/test_runtime.py, one text per arch."""
 
+from pathlib import Path
+
 # 10,000 goroutines; goroutine i sends 2i+1 on a buffered channel; main sums them.
 # The sum of the first N odd numbers is N*N = 100000000.
 MANY = {
@@ -103,55 +105,10 @@ done: .quad 0
 """,
 }
 
-# main creates 300 goroutines that return at once, without ever yielding.
-SPILL = {
-    "amd64": """
-.text
-.globl main.main
-main.main:
-    push rbp
-    mov rbp, rsp
-    push r12
-    push r12
-    xor r12d, r12d
-1:
-    lea rax, [rip + nothing]
-    mov rbx, r12
-    call runtime.newproc
-    inc r12
-    cmp r12, 300
-    jl 1b
-    call runtime.gosched
-    pop r12
-    pop r12
-    pop rbp
-    ret
-nothing:
-    ret
-""",
-    "arm64": """
-.text
-.globl main.main
-main.main:
-    stp x29, x30, [sp, #-32]!
-    mov x29, sp
-    str x19, [sp, #16]
-    mov x19, #0
-1:
-    adr x0, nothing
-    mov x1, x19
-    bl runtime.newproc
-    add x19, x19, #1
-    cmp x19, #300
-    b.lt 1b
-    bl runtime.gosched
-    ldr x19, [sp, #16]
-    ldp x29, x30, [sp], #32
-    ret
-nothing:
-    ret
-""",
-}
+# main creates 300 goroutines that return at once, without ever yielding
+# (programs/<arch>/runq_spill.s, shared with the runq exercise).
+SPILL = {arch: (Path(__file__).resolve().parents[1] / "programs" / arch / "runq_spill.s").read_text()
+         for arch in ("amd64", "arm64")}
 
 # Callee-saved registers hold magic values across gosched and a blocking chanrecv.
 # Prints 7 when every one survived; exits 1 otherwise.  (amd64 RBX is also chanrecv's

@@ -451,7 +451,7 @@ def _ok(ctx, out, what: str):
 def spill_program(ctx):
     """300 newprocs on one P: 129 Gs on the global queue, 170 in the ring, goroutine 301 in runnext"""
     rec = Recorder(kinds=[ev.NEWPROC])
-    s = ctx.system(["spill"], procs=1, trace=rec)
+    s = ctx.system(["runq_spill"], procs=1, trace=rec)
     res = s.machine.run(ctx.budget, pause=lambda: len(rec.events) == 301)
     if res.reason != "paused":
         out = s.run(ctx.budget)

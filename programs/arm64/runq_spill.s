@@ -1,5 +1,5 @@
 // spill (arm64): main starts 300 goroutines that return at once, without yielding in
-// between, so P0's run queue overflows: see exercises/runq/README.md.  Then main yields
+// between, so P0's run queue overflows: see exercises/runq/README.md and tests/test_runtime.py.  Then main yields
 // (runtime.gosched) and returns.
 .text
 .globl main.main
