@@ -128,3 +128,24 @@ def test_a_python_solution_replaces_the_function_everywhere_and_puts_it_back():
         out = System(["programs/amd64/pingpong.s"], "amd64", bare=False).run()
         assert out.status == 0 and calls
     assert p.runqget is original and sched.runqget is original
+
+
+def test_a_kernel_exception_is_a_kernel_bug_but_stops_the_run_when_grading(arch):
+    """Normally a handler that raises is reported and returns -EIO (the host survives);
+    the grader's children set RAISE_BUGS, so a student's exception ends the run instead."""
+    from emu.kernel import syscalls
+    from emu.grade.substitute import python_substitution
+    from emu.system import System
+
+    def broken_pipe2(k, t, fds, flags):
+        raise ZeroDivisionError("student bug")
+    prog = f"programs/{arch}/netpoll_reader.s"
+    with python_substitution({"emu.kernel.pipe.sys_pipe2": broken_pipe2}):
+        out = System([prog], arch, bare=False).run(5_000_000)
+        assert out.status != 0                                   # -EIO: the runtime gives up
+        syscalls.RAISE_BUGS = True
+        try:
+            with pytest.raises(ZeroDivisionError, match="student bug"):
+                System([prog], arch, bare=False).run(5_000_000)
+        finally:
+            syscalls.RAISE_BUGS = False

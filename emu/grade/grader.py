@@ -179,7 +179,9 @@ class Grader:
                 chunks.append(chunk)
 
     def _run_here(self, test, arch: str, seed: int) -> tuple[bool, str]:
+        from ..kernel import syscalls
         from .substitute import python_substitution
+        syscalls.RAISE_BUGS = True      # (a forked child) a student's kernel exception ends the run
         ctx = Context(self.ex, arch, seed, test.budget, self.solution, trace=self.trace)
         try:
             if self.ex.kind == "python" and self.solution is not None:

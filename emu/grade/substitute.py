@@ -89,6 +89,7 @@ def python_substitution(replacements: dict[str, Callable]):
     try:
         for qualname, fn in replacements.items():
             owner, attr, original = resolve(qualname)
+            _carry_attributes(original, fn)
             if isinstance(owner, type):               # a method: the class is the one place
                 setattr(owner, attr, fn)
                 undo.append(lambda owner=owner, attr=attr, original=original: setattr(owner, attr, original))
@@ -98,6 +99,17 @@ def python_substitution(replacements: dict[str, Callable]):
     finally:
         for u in reversed(undo):
             u()
+
+
+def _carry_attributes(original, fn) -> None:
+    """What registration put on the reference (a syscall handler's `nargs` ...) goes on
+    the student's function too, unless it has its own."""
+    for key, value in getattr(original, "__dict__", {}).items():
+        if not key.startswith("__") and not hasattr(fn, key):
+            try:
+                setattr(fn, key, value)
+            except (AttributeError, TypeError):
+                pass
 
 
 def _replace_everywhere(original, fn) -> list[Callable[[], None]]:

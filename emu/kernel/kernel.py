@@ -169,6 +169,8 @@ class Kernel:
         except GuestFault:
             result = fail(14)   # EFAULT
         except Exception as e:  # a kernel bug: report it, keep the host alive
+            if syscalls.RAISE_BUGS:
+                raise
             print(f"gosched-emu: kernel bug in sys_{self.names[nr]}: {type(e).__name__}: {e} "
                   f"(tid {t.tid}, pc {t.cpu.pc:#x})", file=sys.stderr)
             result = fail(EIO)

@@ -242,6 +242,9 @@ class Waiter:
         except StopIteration as stop:
             self._finish(stop.value)
         except Exception as e:                 # a kernel bug: report it, as Kernel.syscall does
+            from . import syscalls
+            if syscalls.RAISE_BUGS:
+                raise
             t = self.io.t
             print(f"gosched-emu: kernel bug in {self.block.reason} resumed: {type(e).__name__}: {e} "
                   f"(tid {t.tid}, pc {t.cpu.pc:#x})", file=sys.stderr)
