@@ -211,3 +211,18 @@ def test_python_runtime_calls_are_traced_in_and_out(arch):
             open_calls[e.args[0]] -= 1
             rets += 1
     assert rets > 20 and open_calls.get("runtime.newproc", 0) == 0
+
+
+def test_an_event_made_before_a_slice_stops_before_that_slice(arch):
+    """A signal is delivered (its frame built) just before the thread's next slice: a
+    stop on the SIGNAL event leaves the CPU on the handler's first instruction, and the
+    run goes on exactly as if it had not stopped."""
+    d = Debugger([prog(arch, "spin")], arch, bare=False)
+    st = d.run_until(event=ev.SIGNAL)
+    assert st.reason == "event" and st.detail.kind == ev.SIGNAL
+    handler = st.detail.args[1]
+    assert d.machine.cpus[st.detail.cpu].pc == handler == d.image.symbols["runtime.sigtramp"]
+    d.cont()
+    whole = Debugger([prog(arch, "spin")], arch, bare=False)
+    whole.cont()
+    assert (d.position, d.digest()) == (whole.position, whole.digest())
