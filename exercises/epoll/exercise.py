@@ -22,7 +22,6 @@ import os
 import platform
 import random
 import struct
-from contextlib import contextmanager
 
 from emu.grade import Exercise
 from emu.trace.events import Recorder
@@ -67,46 +66,6 @@ def flags(m: int) -> str:
 
 def result(r: int) -> str:
     return f"-{ERRNO.get(-r, -r)}" if r < 0 else str(r)
-
-
-# ---- a student's exception inside a system call ends the run ----------------------------------
-class StudentRaised(BaseException):
-    """A student function raised inside a system call of a running program.  The
-    kernel turns a handler's exception into -EIO and carries on (a kernel bug must
-    not kill the host), which would leave the program looping; this BaseException
-    gets past that and ends the run, and `guarded_run` re-raises the original."""
-
-
-@contextmanager
-def guarded_methods():
-    """While the block runs, an exception from EpItem.wake or Epoll.send_events
-    (whoever's they are) stops the machine as StudentRaised."""
-    from emu.kernel import epoll as E
-    saved = []
-    for cls, meth in STUDENT.values():
-        owner = getattr(E, cls)
-        fn = owner.__dict__[meth]
-
-        def wrapper(*args, _fn=fn, **kw):
-            try:
-                return _fn(*args, **kw)
-            except Exception as e:                # noqa: BLE001 -- handed to the grader
-                raise StudentRaised(e) from e
-        saved.append((owner, meth, fn))
-        setattr(owner, meth, wrapper)
-    try:
-        yield
-    finally:
-        for owner, meth, fn in saved:
-            setattr(owner, meth, fn)
-
-
-def guarded_run(ctx, s):
-    with guarded_methods():
-        try:
-            return ctx.run(s)
-        except StudentRaised as e:
-            raise e.args[0] from None
 
 
 # ---- two kernels that run the same system calls ------------------------------------------------
@@ -602,7 +561,7 @@ def netpoll_pingpong(ctx):
     rec = Recorder(slices=False) if ctx.trace else Recorder(kinds=["netpoll"])
     s = ctx.system(["pipe_pingpong"], procs=procs, trace=rec)
     s.machine.memory.write_u64(s.image.symbols["rounds"], rounds)
-    out = guarded_run(ctx, s)
+    out = ctx.run(s)
     woken = sum(len(e.args[2]) for e in rec.events)
     if out.status != 0:
         first = (out.stderr.decode(errors="replace").strip().splitlines() or [out.report or "?"])[0]
@@ -621,7 +580,7 @@ def netpoll_blocks(ctx):
     s = ctx.system([ctx.program("netpoll_reader", SELFWRITE=0)], procs=1, trace=rec)
     k = s.kernel
     k.at(at_ns, lambda: k.peer(6).write(b"xyz"))         # fd 6: the program's pipe (3 epoll, 4/5 break pipe)
-    out = guarded_run(ctx, s)
+    out = ctx.run(s)
     ctx.expect(out.status == 0 and out.stdout == b"1\n3\n120\n",
                f"the reader should wake when the far end writes 'xyz' at {at_ns // 1_000_000} ms and read 3 "
                f"bytes (expected output 1, 3, 120); the program printed {out.stdout!r}, status {out.status} "
