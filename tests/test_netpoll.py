@@ -4,9 +4,9 @@ far end of the pipe driven from Python at a chosen virtual time while every
 goroutine waits (the last M then blocks in epoll_pwait)."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
+from emu.asm import with_equ
 from emu.system import System
 from emu.trace import events as ev
 from emu.trace.events import Recorder
@@ -19,11 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def program(arch, selfwrite, spin=1, nap=0):
     """programs/<arch>/netpoll_reader.s: main writes itself or not, spins `spin`
     iterations and then sleeps `nap` ns (0: no sleep) before it prints 1."""
-    text = (ROOT / "programs" / arch / "netpoll_reader.s").read_text()
-    for name, value in (("SELFWRITE", selfwrite), ("SPIN", spin), ("NAP", nap)):
-        text, n = re.subn(rf"^\.equ {name}, .*$", f".equ {name}, {value}", text, flags=re.M)
-        assert n == 1, name
-    return text
+    return with_equ((ROOT / "programs" / arch / "netpoll_reader.s").read_text(),
+                    SELFWRITE=selfwrite, SPIN=spin, NAP=nap)
 
 
 def test_reader_parks_in_io_wait_and_a_write_wakes_it(arch):

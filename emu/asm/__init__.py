@@ -31,7 +31,18 @@ from emu.asm.image import Image, Segment, SourceLine
 from emu.asm.link import link
 from emu.asm.parse import PSEUDO_OPS, PseudoContext, load_sources, read_sources
 
-__all__ = ["assemble", "AsmError", "Image", "Segment", "SourceLine", "PSEUDO_OPS", "PseudoContext"]
+__all__ = ["assemble", "AsmError", "Image", "Segment", "SourceLine", "PSEUDO_OPS", "PseudoContext", "with_equ"]
+
+
+def with_equ(text: str, **values) -> str:
+    """`text` with each `.equ NAME, ...` line set to NAME's value (a program's knobs: a
+    smaller fanout, a reader that writes itself).  Each NAME must have exactly one line."""
+    import re
+    for name, value in values.items():
+        text, n = re.subn(rf"^(\s*\.equ\s+{re.escape(name)}\s*,\s*).*$", rf"\g<1>{value}", text, flags=re.M)
+        if n != 1:
+            raise ValueError(f"with_equ: {n} `.equ {name}, ...` lines (expected exactly one)")
+    return text
 
 
 def assemble(sources, arch: str, base: int = 0x400000, include_dirs=()) -> Image:

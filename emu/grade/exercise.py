@@ -17,7 +17,6 @@ grader needs points, dependencies, budgets and hidden seeds, which pytest lacks)
 from __future__ import annotations
 
 import importlib.util
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,12 +110,8 @@ class Context:
             path = program_path(self.arch, f"{name}.s")
         if not equ:
             return path
-        text = path.read_text()
-        for key, value in equ.items():
-            text, n = re.subn(rf"^(\s*\.equ\s+{re.escape(key)}\s*,\s*).*$", rf"\g<1>{value}", text, flags=re.M)
-            if n != 1:
-                raise ValueError(f"Context.program: {path.name} has no single `.equ {key}, ...` line")
-        return (f"{path.name}[{','.join(f'{k}={v}' for k, v in equ.items())}]", text)
+        from ..asm import with_equ
+        return (f"{path.name}[{','.join(f'{k}={v}' for k, v in equ.items())}]", with_equ(path.read_text(), **equ))
 
     def runtime_asm(self):
         """The runtime sources with the student's routines in place (asm exercises)."""

@@ -544,10 +544,7 @@ def gosched_rr(ctx):
 
 def _fanout(ctx, n: int):
     """programs/<arch>/fanout.s with n workers and n jobs."""
-    text = ctx.program("fanout").read_text()
-    for name in ("NWORKERS", "NJOBS"):
-        text = text.replace(f".equ {name}, 1000", f".equ {name}, {n}")
-    return (f"fanout{n}_{ctx.arch}.s", text)
+    return ctx.program("fanout", NWORKERS=n, NJOBS=n)
 
 
 @EX.test(15, depends=("spill_program", "steal"), budget=10_000_000)
