@@ -69,6 +69,16 @@ class Outcome:
     ns: int
     replay: str
 
+    @property
+    def first_error(self) -> str:
+        """The first line of the guest's stderr (a Go fatal error, a panic), else of the
+        emulator's report; "?" when both are empty."""
+        for text in (self.stderr.decode(errors="replace"), self.report):
+            lines = text.strip().splitlines()
+            if lines:
+                return lines[0]
+        return "?"
+
 
 class System:
     """Assemble `sources` for `arch`, load them, and get ready to run."""

@@ -149,8 +149,7 @@ class Context:
         quoting the runtime's fatal error when it crashed."""
         out = self.run(sources, **kw)
         if out.status != 0:
-            first = (out.stderr.decode(errors="replace").strip().splitlines() or [out.report or "?"])[0]
-            self.fail(f"the program did not exit 0 (status {out.status}, {out.reason}): {first}")
+            self.fail(f"the program did not exit 0 (status {out.status}, {out.reason}): {out.first_error}")
         if stdout is not None and out.stdout != stdout:
             self.fail(f"the program printed {_short(out.stdout)}, expected {_short(stdout)}")
         return out

@@ -41,8 +41,7 @@ HINTS = [
 
 def crash_hint(ctx, out) -> str:
     """The runtime's fatal error, and what it usually means for gogo/mcall."""
-    text = out.stderr.decode(errors="replace")
-    first = (text.strip().splitlines() or [out.report or "?"])[0]
+    text, first = out.stderr.decode(errors="replace"), out.first_error
     for arch, needle, hint in HINTS:
         if (arch is None or arch == ctx.arch) and needle in text:
             return f"{first}; {hint}"

@@ -328,7 +328,7 @@ def finish(ctx, s, what: str, *, max_ns: int = 100_000_000, hint: str = ""):
                  f"woken{': ' + hint if hint else ''}")
     out = s.run(ctx.budget)
     if out.status != 0:
-        first = (out.stderr.decode(errors="replace").strip().splitlines() or [out.report or "?"])[0]
+        first = out.first_error
         if "all goroutines are asleep" in first:
             first += (" (checkdead saw no runnable G and nobody in the network poller: a G parked in IO wait "
                       "must be counted in sched.nwaiters, or nobody polls for it)")

@@ -435,8 +435,7 @@ def _run(ctx, sources, *, procs: int, kinds=(), reference: bool = False, **kw):
 
 def _ok(ctx, out, what: str):
     if out.status != 0:
-        text = out.stderr.decode(errors="replace").strip().splitlines()
-        first = text[0] if text else (out.report.splitlines() or ["?"])[0]
+        first = out.first_error
         hint = ""
         if "pidleput: P has non-empty run queue" in first:
             hint = " (an M gave up its P with a G still queued: is runnext taken by runqget?)"

@@ -88,8 +88,7 @@ def explain_status(gs: list[tuple]) -> str:
 def run_ok(ctx, s, expected: int, what: str):
     out = ctx.run(s)
     if out.status != 0:
-        err = (out.stderr.decode(errors="replace").strip().splitlines() or [out.report or "?"])
-        ctx.fail(f"{what}: the program did not exit 0 (status {out.status}, {out.reason}): {err[0]}")
+        ctx.fail(f"{what}: the program did not exit 0 (status {out.status}, {out.reason}): {out.first_error}")
     got = out.stdout.decode(errors="replace").strip()
     if got != str(expected):
         ctx.fail(f"{what}: the program printed {got!r}, expected {expected}: a value on the stack "
