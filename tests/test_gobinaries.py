@@ -18,17 +18,16 @@ takes about a minute once the binaries are cached (building them takes ~25 s).
 from __future__ import annotations
 
 import functools
-import os
 import platform
 import shutil
 import struct
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
 
 from emu.cli import main
+from emu.gobinary.fixtures import cache_root
 from emu.kernel import errno as E
 from emu.kernel.elf import ElfLoadError, load_elf
 from emu.kernel.syscalls import number_of
@@ -65,18 +64,6 @@ CASES = [
 
 
 # ---- building and running for real --------------------------------------------------------
-def _cache_root() -> Path:
-    env = os.environ.get("GOSCHED_GO_CACHE")
-    if env:
-        return Path(env)
-    home = Path.home() / ".cache" / "gosched-emu" / "go"
-    try:
-        home.mkdir(parents=True, exist_ok=True)
-        return home
-    except OSError:
-        return Path(tempfile.gettempdir()) / "gosched-emu-go"
-
-
 @pytest.fixture(scope="session")
 def gobin() -> Path:
     """The directory with <arch>/<fixture> binaries (built when missing or stale)."""
@@ -84,11 +71,11 @@ def gobin() -> Path:
     if go is None:
         pytest.skip("go not found: apt-get install golang-go")
     version = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True).stdout.strip()
-    out = _cache_root() / version
+    out = cache_root() / version
     newest = max(p.stat().st_mtime for p in [GO_DIR / "build.sh", *GO_DIR.glob("*/main.go")])
     wanted = [out / a / f for a in ("amd64", "arm64") for f in FIXTURES]
     if not all(p.exists() and p.stat().st_mtime >= newest for p in wanted):
-        r = subprocess.run(["bash", str(GO_DIR / "build.sh"), str(_cache_root())],
+        r = subprocess.run(["bash", str(GO_DIR / "build.sh"), str(cache_root())],
                            capture_output=True, text=True, timeout=900)
         assert r.returncode == 0, f"tests/go/build.sh failed:\n{r.stderr}"
     return out

@@ -34,9 +34,9 @@ from __future__ import annotations
 import struct as _struct
 from dataclasses import dataclass
 
+from ..runtime.view import WALK_LIMIT, walk
 from .dwarf import GoTypes, Struct
 
-WALK_LIMIT = 100_000
 RUNQ_LEN = 256
 
 # Go 1.19 runtime2.go status names (values come from the DWARF constants).
@@ -328,13 +328,3 @@ class GoRuntime:
             s.gcwaiting, s.stopwait, s.sysmonwait,
             tuple(self.g_state(a) for a in self.allgs()),
             tuple(self.m_state(a) for a in self.allm()), ps)
-
-
-def walk(head: int, next_of) -> list[int]:
-    """Addresses of a linked list, bounded; stops at 0 or a repeated address."""
-    out, seen = [], set()
-    while head and head not in seen and len(out) < WALK_LIMIT:
-        seen.add(head)
-        out.append(head)
-        head = next_of(head)
-    return out

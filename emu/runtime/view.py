@@ -97,6 +97,26 @@ class ArrayView:
         self.pk.pack_into(self.mem._buf, self._at(i), v & ((1 << (8 * self.pk.size)) - 1))
 
 
+WALK_LIMIT = 1_000_000       # no runtime list is longer; beyond it, the links are corrupt
+
+
+def walk(head: int, next_of, who: str | None = None) -> list[int]:
+    """Addresses of a linked list of runtime structs from `head`, following
+    `next_of(addr)`, up to 0.  A cycle or a list longer than WALK_LIMIT is corrupt:
+    with `who` that raises (naming it); without, the walk stops there (a sampler that
+    must not stop the run)."""
+    out, seen, a = [], set(), head
+    while a:
+        if a in seen or len(out) >= WALK_LIMIT:
+            if who is None:
+                break
+            raise ValueError(f"{who}: the list loops back to {a:#x} after {len(out)} entries (corrupt links)")
+        seen.add(a)
+        out.append(a)
+        a = next_of(a)
+    return out
+
+
 def _scalar(off: int, size: int):
     pk = _PACKERS[size]
     mask = (1 << (8 * size)) - 1

@@ -36,23 +36,8 @@ from ..runtime.layout import P_STATUS_NAMES, RUNQ_SIZE, _Grunning, _Gscan, _Gwai
 from ..runtime.m import MSTART_SYSMON
 from ..runtime.print import WAIT_REASONS
 from ..runtime.state import status_name
+from ..runtime.view import walk
 from .html import Table, addr_or_nil, key_values, page, page_text
-
-WALK_LIMIT = 1_000_000       # no list in a run is longer; beyond it, the list is corrupt
-
-
-def walk(head: int, next_of, who: str) -> list[int]:
-    """Addresses of a linked list from `head`, following `next_of(addr)`; stops at
-    0, and raises on a cycle or a list longer than WALK_LIMIT."""
-    out, seen, a = [], set(), head
-    while a:
-        if a in seen or len(out) >= WALK_LIMIT:
-            raise ValueError(f"{who}: the list loops back to {a:#x} after {len(out)} entries (corrupt links)")
-        seen.add(a)
-        out.append(a)
-        a = next_of(a)
-    return out
-
 
 class _Record:
     """Shared rendering of the three records: a two-column table of their fields."""

@@ -56,9 +56,9 @@ from __future__ import annotations
 
 from ..machine.smp import BLOCKED, RUN
 from ..runtime.print import WAIT_REASONS
+from ..runtime.view import walk
 
 U32 = 0xFFFFFFFF
-WALK_LIMIT = 1_000_000      # no list is longer; beyond it the links are corrupt
 
 
 def _i32(v: int) -> int:
@@ -68,16 +68,6 @@ def _i32(v: int) -> int:
 
 def _bool(v: int) -> str:
     return "true" if v else "false"
-
-
-def _walk(head: int, next_of) -> list[int]:
-    """Addresses of a linked list, bounded (a corrupt list must not hang a trace)."""
-    out, seen = [], set()
-    while head and head not in seen and len(out) < WALK_LIMIT:
-        seen.add(head)
-        out.append(head)
-        head = next_of(head)
-    return out
 
 
 def _runtime(system):
@@ -181,8 +171,8 @@ def schedtrace(system, detailed: bool = False, elapsed_ns: int = 0) -> str:
     lines = [summary(rt, elapsed_ns, detailed)]
     if detailed:
         lines += [p_line(rt, i, pp) for i, pp in enumerate(_allp(rt))]
-        lines += [m_line(rt, rt.m(a)) for a in _walk(rt.sched.allm, lambda a: rt.m(a).alllink)]
-        gs = _walk(rt.sched.allg, lambda a: rt.g(a).alllink)
+        lines += [m_line(rt, rt.m(a)) for a in walk(rt.sched.allm, lambda a: rt.m(a).alllink)]
+        gs = walk(rt.sched.allg, lambda a: rt.g(a).alllink)
         lines += [g_line(rt, rt.g(a)) for a in reversed(gs)]     # allg is newest first; allgs oldest first
     return "\n".join(lines) + "\n"
 
