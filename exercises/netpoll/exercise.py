@@ -9,9 +9,9 @@ read's EAGAIN and netpollblock, and between netpollblock's pdWait and the commit
 from __future__ import annotations
 
 import inspect
-import sys
 
 from emu.grade import Exercise
+from emu.grade.substitute import replace_everywhere
 from emu.grade.substitute import python_substitution
 from emu.runtime import netpoll as np
 from emu.runtime import park
@@ -98,18 +98,8 @@ def drive(ctx, gen, what: str):
 
 
 def patch_gopark(fn):
-    """Make `fn` the gopark of the runtime and of the student's module (their
-    `from emu.runtime.park import gopark` is a copy); returns the undo."""
-    undo = []
-    for name, module in list(sys.modules.items()):
-        if module is None or not (name == "emu" or name.startswith("emu.") or name.startswith("gosched_solution_")):
-            continue
-        g = vars(module)
-        for key, value in list(g.items()):
-            if value is REAL_GOPARK:
-                g[key] = fn
-                undo.append(lambda g=g, key=key: g.__setitem__(key, REAL_GOPARK))
-    return lambda: [u() for u in reversed(undo)]
+    """Make `fn` the gopark of the runtime and of the student's module; returns the undo."""
+    return replace_everywhere(REAL_GOPARK, fn)
 
 
 class FakePark:
