@@ -149,6 +149,11 @@ def cmd_run(a) -> int:
         out = tracer.run(a.max_instructions)
     else:
         out = system.run(a.max_instructions)
+    return _after_run(a, system, out)
+
+
+def _after_run(a, system, out) -> int:
+    """What `run` prints after any run: the trace, the Perfetto file, the report."""
     if a.trace and system.recorder is not None:
         print(system.recorder.text(), file=sys.stderr)
     if a.perfetto:
@@ -181,14 +186,7 @@ def _run_elf(a) -> int:
         print(f"gosched-emu: {e}", file=sys.stderr)
         return 1
     out = system.run(a.max_instructions)
-    if a.trace and system.recorder is not None:
-        print(system.recorder.text(), file=sys.stderr)
-    if a.perfetto:
-        from .views.perfetto import write_chrome_trace
-        write_chrome_trace(a.perfetto, system.recorder.events, system)
-    if out.report:
-        print(out.report, file=sys.stderr)
-    return out.status
+    return _after_run(a, system, out)
 
 
 def _export_usage(a) -> str:
