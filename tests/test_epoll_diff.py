@@ -36,6 +36,7 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, note, settings, strategies as st
 
+from emu.analysis.hostlinux import host_libc
 from emu.kernel import signal as S
 from emu.kernel.syscalls import HANDLERS
 
@@ -50,22 +51,7 @@ F_GETFD, F_GETFL, F_SETFL, F_SETPIPE_SZ, F_GETPIPE_SZ = 1, 3, 4, 1031, 1032
 IN, PRI, OUT, ERR, HUP, RDNORM, WRNORM, RDHUP = 0x1, 0x2, 0x4, 0x8, 0x10, 0x40, 0x100, 0x2000
 EXCLUSIVE, ONESHOT, ET = 1 << 28, 1 << 30, 1 << 31
 
-libc = ctypes.CDLL(None, use_errno=True)
-for name, res, args in [
-    ("pipe2", ctypes.c_int, [ctypes.c_void_p, ctypes.c_int]),
-    ("eventfd", ctypes.c_int, [ctypes.c_uint, ctypes.c_int]),
-    ("socketpair", ctypes.c_int, [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]),
-    ("epoll_create1", ctypes.c_int, [ctypes.c_int]),
-    ("epoll_ctl", ctypes.c_int, [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]),
-    ("epoll_wait", ctypes.c_int, [ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]),
-    ("read", ctypes.c_ssize_t, [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]),
-    ("write", ctypes.c_ssize_t, [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]),
-    ("close", ctypes.c_int, [ctypes.c_int]),
-    ("dup", ctypes.c_int, [ctypes.c_int]),
-    ("dup3", ctypes.c_int, [ctypes.c_int, ctypes.c_int, ctypes.c_int]),
-    ("fcntl", ctypes.c_int, [ctypes.c_int, ctypes.c_int, ctypes.c_long]),
-]:
-    getattr(libc, name).restype, getattr(libc, name).argtypes = res, args
+libc = host_libc()
 
 
 def host(fn, *args) -> int:

@@ -168,6 +168,15 @@ def _short(b: bytes, n: int = 80) -> str:
     return r if len(r) <= n else r[:n] + "...'"
 
 
+def _load_module(name: str, path: Path):
+    """Import a file that is not in a package (an exercise, a student's solution)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def load_exercise(name_or_path, root: Path | None = None) -> Exercise:
     """The Exercise of `exercises/<name>/exercise.py` (or of a folder path)."""
     folder = Path(name_or_path)
@@ -177,11 +186,7 @@ def load_exercise(name_or_path, root: Path | None = None) -> Exercise:
     if not path.exists():
         known = ", ".join(list_exercises(root)) or "none"
         raise ValueError(f"no exercise {name_or_path!r} (known: {known})")
-    modname = f"gosched_exercise_{folder.name}"
-    spec = importlib.util.spec_from_file_location(modname, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[modname] = module
-    spec.loader.exec_module(module)
+    module = _load_module(f"gosched_exercise_{folder.name}", path)
     ex = getattr(module, "EX", None)
     if not isinstance(ex, Exercise):
         raise ValueError(f"{path}: defines no Exercise named EX")
@@ -208,11 +213,7 @@ def load_python_solution(exercise: Exercise, solution: Path) -> dict[str, Callab
     path = solution / exercise.student_file("*") if solution.is_dir() else solution
     if not path.exists():
         raise GradeFailure(f"no solution file {path} (copy the skeleton {exercise.student_file('*')} there)")
-    modname = f"gosched_solution_{exercise.name}"
-    spec = importlib.util.spec_from_file_location(modname, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[modname] = module
-    spec.loader.exec_module(module)
+    module = _load_module(f"gosched_solution_{exercise.name}", path)
     out = {}
     for fname, qualname in exercise.replaces.items():
         fn = getattr(module, fname, None)

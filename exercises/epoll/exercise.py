@@ -23,6 +23,7 @@ import platform
 import random
 import struct
 
+from emu.analysis.hostlinux import host_libc
 from emu.grade import Exercise
 from emu.trace.events import Recorder
 
@@ -84,18 +85,7 @@ class Host:
     name = "Linux"
 
     def __init__(self):
-        self.libc = libc = ctypes.CDLL(None, use_errno=True)
-        for fname, res, args in [
-            ("pipe2", ctypes.c_int, [ctypes.c_void_p, ctypes.c_int]),
-            ("eventfd", ctypes.c_int, [ctypes.c_uint, ctypes.c_int]),
-            ("socketpair", ctypes.c_int, [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]),
-            ("epoll_create1", ctypes.c_int, [ctypes.c_int]),
-            ("epoll_ctl", ctypes.c_int, [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]),
-            ("epoll_wait", ctypes.c_int, [ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]),
-            ("read", ctypes.c_ssize_t, [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]),
-            ("write", ctypes.c_ssize_t, [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]),
-            ("close", ctypes.c_int, [ctypes.c_int])]:
-            getattr(libc, fname).restype, getattr(libc, fname).argtypes = res, args
+        self.libc = host_libc()
         self.open: list[int] = []
 
     def _r(self, r: int) -> int:
