@@ -44,6 +44,7 @@ from typing import Callable
 from .asm.image import capstone_for
 from .machine.smp import RUN
 from .kernel.elf import is_elf
+from .runtime.view import walk
 from .system import ElfSystem, System
 from .trace import events as ev
 from .trace.events import Event, Recorder
@@ -475,12 +476,9 @@ class Debugger:
         rt = self.runtime
         if rt is None:
             raise DebugError("Debugger.g: a --bare program has no goroutines")
-        addr = rt.sched.allg
-        while addr:
-            gp = rt.g(addr)
-            if gp.goid == goid:
-                return gp
-            addr = gp.alllink
+        for addr in walk(rt.sched.allg, lambda a: rt.g(a).alllink, "Debugger.g: sched.allg"):
+            if rt.g(addr).goid == goid:
+                return rt.g(addr)
         raise DebugError(f"Debugger.g: no goroutine {goid}")
 
     def _install_watchpoint(self, wp: Watchpoint) -> None:
